@@ -1,0 +1,261 @@
+# kit.bash - what every grader test file loads: running the student's
+# program under limits, starting servers and peers, waiting for lines,
+# cleaning up, and failure messages a student can act on.
+#
+# The grader (grading/grade) sets, before bats runs a test file:
+#   KIT_EXERCISE   the exercise folder name, e.g. 01-tcp-client
+#   KIT_PROGRAM    the student's built program (absolute path; may not exist)
+#   KIT_BUILD_LOG  make's output for that exercise
+#   KIT_PEERS      the folder holding the grader's peers (httpd, probe, ...)
+#   KIT_FEEDBACK   a folder for per-test feedback files
+#   KIT_LIMITS     supervise options applied to every student process
+#   KIT_USER       user to run student programs as (empty: as yourself)
+# A test may set KIT_EXTRA_LIMITS (supervise options, e.g. "--nofile 64")
+# before kit_run or kit_start; they override KIT_LIMITS.
+#
+# A test file does:
+#   load ../lib/kit
+#   setup()    { kit_setup; }
+#   teardown() { kit_teardown; }
+
+bats_load_library bats-support
+bats_load_library bats-assert
+
+# How long one student command may run in the foreground, in seconds.
+KIT_RUN_TIMEOUT=${KIT_RUN_TIMEOUT:-10}
+# How long a server may take to print its "Listening on" line.
+KIT_LISTEN_TIMEOUT=${KIT_LISTEN_TIMEOUT:-5}
+
+# kit_setup: a scratch folder per test. Every test but G1's needs the
+# program, so without one it is skipped with that reason (G1 reports why).
+kit_setup() {
+	KIT_TMP=$BATS_TEST_TMPDIR
+	KIT_STARTED=()
+	if [[ ! -x "$KIT_PROGRAM" && "$BATS_TEST_DESCRIPTION" != "G1 "* ]]; then
+		skip "needs $(basename "$KIT_PROGRAM"), which did not build (see G1)"
+	fi
+}
+
+# kit_check_built: the G1 check. Fails with make's last messages when
+# `make -C EXERCISE` did not leave the program in the exercise folder.
+kit_check_built() {
+	local program
+	program=$(basename "$KIT_PROGRAM")
+	if [[ ! -x "$KIT_PROGRAM" ]]; then
+		kit_fail "\`make -C $KIT_EXERCISE\` builds $program in $KIT_EXERCISE/" \
+			"no executable $KIT_EXERCISE/$program after make; make said: $(kit_excerpt "$KIT_BUILD_LOG")" \
+			"the kit's layout: one folder per exercise, its Makefile building the program there"
+	fi
+}
+
+# kit_teardown: stop everything this test started, newest first. Each was
+# started under supervise, which kills its whole process tree when asked.
+kit_teardown() {
+	local i pid
+	for ((i = ${#KIT_STARTED[@]} - 1; i >= 0; i--)); do
+		pid=${KIT_STARTED[i]}
+		kill -TERM "$pid" 2>/dev/null || continue
+	done
+	for pid in "${KIT_STARTED[@]}"; do
+		kit_wait_exit "$pid" 5 || kill -KILL "$pid" 2>/dev/null
+	done
+	KIT_STARTED=()
+}
+
+# kit_feedback LINE...: keep LINEs as this test's feedback for the grader's
+# report (also shown by bats itself on failure).
+kit_feedback() {
+	if [[ -n "${KIT_FEEDBACK:-}" ]]; then
+		printf '%s\n' "$@" >"$KIT_FEEDBACK/$BATS_TEST_NUMBER"
+	fi
+	printf '%s\n' "$@" >&2
+}
+
+# kit_fail EXPECTED GOT REVISIT: the failure message a student reads, then
+# fail the test.
+kit_fail() {
+	kit_feedback "expected: $1" "got: $2" "revisit: $3"
+	return 1
+}
+
+# kit_supervise STATUS_FILE TIMEOUT PROGRAM ARGS...: exec the student's
+# PROGRAM under supervise (limits, own session, whole tree killed at the end).
+kit_supervise() {
+	local status_file=$1 timeout=$2
+	shift 2
+	local user_opt=()
+	[[ -n "${KIT_USER:-}" ]] && user_opt=(--user "$KIT_USER")
+	# shellcheck disable=SC2086 # KIT_LIMITS is a list of options
+	# KIT_EXTRA_LIMITS, set by a test, comes last so that it wins (e.g.
+	# "--nofile 64" for a test of running out of descriptors).
+	exec "$KIT_PEERS/supervise" --timeout "$timeout" --status "$status_file" \
+		${KIT_LIMITS:-} ${KIT_EXTRA_LIMITS:-} "${user_opt[@]}" -- "$@"
+}
+
+# kit_run [-t SECONDS] [-i INPUT_FILE] ARGS...: run the student's program
+# with ARGS in the foreground. Sets:
+#   status        its exit status (124 on timeout, 128+N when killed by N)
+#   run_out       file with its stdout (bytes exactly as written)
+#   run_err       file with its stderr
+#   run_how       "exited 0", "killed by signal 13 (SIGPIPE)", "timed out after 10 s"
+#   output        its stdout as text (for assert_output and friends)
+kit_run() {
+	local timeout=$KIT_RUN_TIMEOUT input=/dev/null
+	while [[ $# -gt 0 ]]; do
+		case $1 in
+		-t) timeout=$2; shift 2 ;;
+		-i) input=$2; shift 2 ;;
+		*) break ;;
+		esac
+	done
+	run_out=$(mktemp "$KIT_TMP/out.XXXXXX")
+	run_err=$(mktemp "$KIT_TMP/err.XXXXXX")
+	local status_file=$run_out.status
+	status=0
+	(kit_supervise "$status_file" "$timeout" "$KIT_PROGRAM" "$@") \
+		<"$input" >"$run_out" 2>"$run_err" 3>&- || status=$?
+	run_how=$(cat "$status_file" 2>/dev/null || echo "exited $status")
+	output=$(tr -d '\0' <"$run_out")
+}
+
+# kit_start NAME ARGS...: start the student's program in the background.
+# Sets NAME_pid, NAME_out, NAME_err, NAME_status_file.
+kit_start() {
+	local name=$1
+	shift
+	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
+	# bats waits on descriptor 3; a background process must not hold it.
+	(kit_supervise "$out.status" 120 "$KIT_PROGRAM" "$@") \
+		</dev/null >"$out" 2>"$err" 3>&- &
+	local pid=$!
+	KIT_STARTED+=("$pid")
+	printf -v "${name}_pid" '%s' "$pid"
+	printf -v "${name}_out" '%s' "$out"
+	printf -v "${name}_err" '%s' "$err"
+	printf -v "${name}_status_file" '%s' "$out.status"
+}
+
+# kit_start_peer NAME PEER ARGS...: start one of the grader's own peers in
+# the background, in its own process group. Sets NAME_pid, NAME_out, NAME_err.
+kit_start_peer() {
+	local name=$1 peer=$2
+	shift 2
+	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
+	"$KIT_PEERS/supervise" --timeout 120 -- "$KIT_PEERS/$peer" "$@" \
+		</dev/null >"$out" 2>"$err" 3>&- &
+	local pid=$!
+	KIT_STARTED+=("$pid")
+	printf -v "${name}_pid" '%s' "$pid"
+	printf -v "${name}_out" '%s' "$out"
+	printf -v "${name}_err" '%s' "$err"
+}
+
+# kit_wait_line FILE REGEX [SECONDS]: wait until a line of FILE matches the
+# extended REGEX; print that line. Fails after SECONDS (default 5).
+kit_wait_line() {
+	local file=$1 regex=$2 seconds=${3:-5} line
+	local deadline=$((SECONDS + seconds))
+	while :; do
+		line=$(grep -a -m1 -E -- "$regex" "$file" 2>/dev/null) && {
+			printf '%s\n' "$line"
+			return 0
+		}
+		((SECONDS >= deadline)) && return 1
+		sleep 0.05
+	done
+}
+
+# kit_listening NAME: wait for NAME's "Listening on ADDRESS:PORT" line and
+# set NAME_port. Fails the test with feedback when it does not come (G6).
+kit_listening() {
+	local name=$1 out_var=${1}_out pid_var=${1}_pid line
+	if ! line=$(kit_wait_line "${!out_var}" '^Listening on ' "$KIT_LISTEN_TIMEOUT"); then
+		local got="no such line within ${KIT_LISTEN_TIMEOUT} s"
+		kill -0 "${!pid_var}" 2>/dev/null || got="the program ended: $(kit_how "$name")"
+		got="$got; stdout: $(kit_excerpt "${!out_var}"); stderr: $(kit_excerpt "${1}_err" indirect)"
+		# Only G6 is about this line; every other server test depends on it
+		# and is skipped with the reason rather than failed one by one.
+		if [[ "$BATS_TEST_DESCRIPTION" != "G6 "* ]]; then
+			kit_feedback "expected: a first stdout line 'Listening on ADDRESS:PORT'" "got: $got"
+			skip "needs the server's 'Listening on ADDRESS:PORT' line, which did not come (see G6)"
+		fi
+		kit_fail "a first stdout line 'Listening on ADDRESS:PORT' once listen() succeeds" \
+			"$got" \
+			"slide 'Example: TCP Server': bind(), listen(), then print where you listen, with stdout flushed"
+		return 1
+	fi
+	printf -v "${name}_port" '%s' "${line##*:}"
+}
+
+# kit_how NAME: how NAME's process ended, from supervise's status file.
+kit_how() {
+	local file_var=${1}_status_file
+	cat "${!file_var}" 2>/dev/null || echo "still running"
+}
+
+# kit_wait_exit PID SECONDS: wait for background PID to end; sets
+# wait_status to its exit status. Fails if it is still running after SECONDS.
+kit_wait_exit() {
+	local pid=$1 seconds=$2 i
+	for ((i = 0; i < seconds * 20; i++)); do
+		if ! kill -0 "$pid" 2>/dev/null; then
+			wait_status=0
+			wait "$pid" 2>/dev/null || wait_status=$?
+			return 0
+		fi
+		sleep 0.05
+	done
+	return 1
+}
+
+# kit_excerpt FILE [indirect]: FILE's last lines on one line, cut to 300
+# characters with a note saying so; "(empty)" for nothing. With "indirect",
+# FILE names a variable holding the path.
+kit_excerpt() {
+	local file=$1 text
+	[[ "${2:-}" == indirect ]] && file=${!1}
+	text=$(tail -n 5 "$file" 2>/dev/null | tr -d '\0' | tr '\n' '|' | sed 's/|$//; s/|/ | /g')
+	[[ -z "$text" ]] && { echo "(empty)"; return; }
+	if ((${#text} > 300)); then
+		text="${text:0:300}... (cut; $(wc -c <"$file") bytes in all)"
+	fi
+	printf "'%s'" "$text"
+}
+
+# kit_first_difference EXPECTED_FILE GOT_FILE: "byte N: expected 0xAA, got
+# 0xBB" for the first byte where the files differ, or the shorter length.
+kit_first_difference() {
+	local line
+	line=$(cmp -l -- "$1" "$2" 2>&1 | head -n 1)
+	local expected_size got_size
+	expected_size=$(wc -c <"$1")
+	got_size=$(wc -c <"$2")
+	if [[ "$line" =~ ^\ *([0-9]+)\ +([0-7]+)\ +([0-7]+) ]]; then
+		printf 'first difference at byte %d: expected 0x%02x, got 0x%02x (%d bytes expected, %d received)' \
+			"${BASH_REMATCH[1]}" "$((8#${BASH_REMATCH[2]}))" "$((8#${BASH_REMATCH[3]}))" \
+			"$expected_size" "$got_size"
+	else
+		printf '%d bytes expected, %d received (the first %d match)' \
+			"$expected_size" "$got_size" "$((expected_size < got_size ? expected_size : got_size))"
+	fi
+}
+
+# kit_free_port: a TCP port on 127.0.0.1 where nothing listens just now.
+kit_free_port() {
+	"$KIT_PEERS/freeport"
+}
+
+# kit_cpu_seconds PID: user+system CPU seconds PID has used so far.
+kit_cpu_seconds() {
+	local ticks
+	ticks=$(awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", t / hz }'
+}
+
+# kit_child_pid SUPERVISE_PID: the student program supervise runs.
+kit_child_pid() {
+	local child
+	child=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
+	child=${child%% *}
+	[[ -n "$child" ]] && printf '%s\n' "$child"
+}
