@@ -2,6 +2,7 @@
 # student's score): its command line, its exit statuses, its reports, and a
 # submission that does not build.
 
+bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
 
@@ -87,4 +88,60 @@ copy_kit() {
 	run "$GRADE" -d "$WORK/shipped" 01-tcp-client
 	assert_failure 1
 	assert_output --regexp "FAIL +0/[0-9]+ +G1 "
+}
+
+# check_results_json FILE: Gradescope's fields, with the right types, and
+# the score the sum of the tests' scores.
+check_results_json() {
+	python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for key, kind in (("score", (int, float)), ("max_score", (int, float)),
+                  ("execution_time", (int, float)), ("tests", list)):
+    assert isinstance(r.get(key), kind), f"top-level {key} missing or not {kind}"
+assert r["tests"], "no tests"
+for t in r["tests"]:
+    for key, kind in (("name", str), ("score", (int, float)), ("max_score", (int, float)),
+                      ("status", str), ("output", str)):
+        assert isinstance(t.get(key), kind), f"test {t.get('name')}: {key} missing or not {kind}"
+    assert t["status"] in ("passed", "failed"), t["status"]
+    assert 0 <= t["score"] <= t["max_score"], t
+assert abs(sum(t["score"] for t in r["tests"]) - r["score"]) < 1e-9
+assert abs(sum(t["max_score"] for t in r["tests"]) - r["max_score"]) < 1e-9
+print("ok", r["score"], r["max_score"], len(r["tests"]))
+PY
+}
+
+@test "grader: results.json of a partly failing submission has Gradescope's fields; the JUnit file parses" {
+	command -v python3 >/dev/null || skip "python3 is needed to validate JSON and XML here"
+	copy_kit partly
+	# A client that never sends the Host header: T2 fails, the rest passes.
+	sed -i 's/Host: /Hots: /' "$WORK/partly/01-tcp-client/tcp-client.c"
+	grep -q 'Hots: ' "$WORK/partly/01-tcp-client/tcp-client.c"
+	run "$GRADE" -d "$WORK/partly" --json "$WORK/r.json" --junit "$WORK/r.xml" 01-tcp-client
+	assert_failure 1
+	run check_results_json "$WORK/r.json"
+	assert_success
+	grep -q '"status": "passed"' "$WORK/r.json"
+	grep -q '"status": "failed"' "$WORK/r.json"
+	[[ -s "$WORK/r.xml" ]]
+	run python3 -c 'import sys, xml.etree.ElementTree as E
+root = E.parse(sys.argv[1]).getroot()
+print(sum(1 for _ in root.iter("testcase")), sum(1 for _ in root.iter("failure")))' "$WORK/r.xml"
+	assert_success
+	assert_output --regexp "^[1-9][0-9]* [1-9][0-9]*$"
+}
+
+@test "grader: an interrupted grader still writes results.json" {
+	command -v python3 >/dev/null || skip "python3 is needed to validate JSON here"
+	"$GRADE" --json "$WORK/r.json" 02-hello-server >"$WORK/out" 2>&1 3>&- &
+	local pid=$!
+	for _ in $(seq 1 100); do grep -q '^  PASS' "$WORK/out" && break; sleep 0.1; done
+	kill -TERM "$pid"
+	local status=0
+	wait "$pid" || status=$?
+	[[ $status -eq 2 ]]
+	run check_results_json "$WORK/r.json"
+	assert_success
+	grep -q 'interrupted' "$WORK/r.json"
 }
