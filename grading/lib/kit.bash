@@ -124,6 +124,8 @@ kit_start() {
 	local name=$1
 	shift
 	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
+	# A name used twice in one test must not show the first run's lines.
+	rm -f "$out" "$err" "$out.status"
 	# bats waits on descriptor 3; a background process must not hold it.
 	(kit_supervise "$out.status" 120 "$KIT_PROGRAM" "$@") \
 		</dev/null >"$out" 2>"$err" 3>&- &
@@ -136,18 +138,21 @@ kit_start() {
 }
 
 # kit_start_peer NAME PEER ARGS...: start one of the grader's own peers in
-# the background, in its own process group. Sets NAME_pid, NAME_out, NAME_err.
+# the background, in its own process group. Sets NAME_pid, NAME_out, NAME_err,
+# NAME_status_file.
 kit_start_peer() {
 	local name=$1 peer=$2
 	shift 2
 	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
-	"$KIT_PEERS/supervise" --timeout 120 -- "$KIT_PEERS/$peer" "$@" \
+	rm -f "$out" "$err" "$out.status"
+	"$KIT_PEERS/supervise" --timeout 120 --status "$out.status" -- "$KIT_PEERS/$peer" "$@" \
 		</dev/null >"$out" 2>"$err" 3>&- &
 	local pid=$!
 	KIT_STARTED+=("$pid")
 	printf -v "${name}_pid" '%s' "$pid"
 	printf -v "${name}_out" '%s' "$out"
 	printf -v "${name}_err" '%s' "$err"
+	printf -v "${name}_status_file" '%s' "$out.status"
 }
 
 # kit_wait_line FILE REGEX [SECONDS]: wait until a line of FILE matches the
@@ -190,7 +195,8 @@ kit_listening() {
 # kit_how NAME: how NAME's process ended, from supervise's status file.
 kit_how() {
 	local file_var=${1}_status_file
-	cat "${!file_var}" 2>/dev/null || echo "still running"
+	# supervise creates the file at the start and writes it at the end.
+	if [[ -s "${!file_var}" ]]; then cat "${!file_var}"; else echo "still running"; fi
 }
 
 # kit_wait_exit PID SECONDS: wait for background PID to end; sets
@@ -226,7 +232,8 @@ kit_excerpt() {
 # 0xBB" for the first byte where the files differ, or the shorter length.
 kit_first_difference() {
 	local line
-	line=$(cmp -l -- "$1" "$2" 2>&1 | head -n 1)
+	# cmp's "EOF on FILE" note (lengths differ) goes to stderr: drop it.
+	line=$(cmp -l -- "$1" "$2" 2>/dev/null | head -n 1)
 	local expected_size got_size
 	expected_size=$(wc -c <"$1")
 	got_size=$(wc -c <"$2")
