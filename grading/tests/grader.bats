@@ -145,3 +145,66 @@ print(sum(1 for _ in root.iter("testcase")), sum(1 for _ in root.iter("failure")
 	assert_success
 	grep -q 'interrupted' "$WORK/r.json"
 }
+
+# hostile_class DIR: five submissions, graded on 01 and 02 only (to keep the
+# check short): the kit; 02 broken (greets with the wrong text); 01 does not
+# compile; a server that forks a child which ignores SIGTERM and sleeps for
+# ever; a client that prints without end.
+hostile_class() {
+	local class=$1
+	mkdir -p "$class"
+	for name in good broken-02 no-compile forks-sleeper prints-forever; do
+		mkdir -p "$class/$name"
+		tar -C "$KIT" --exclude=.git --exclude=grading -cf - . | tar -C "$class/$name" -xf -
+		make -s -C "$class/$name" clean >/dev/null 2>&1 || true
+	done
+	sed -i 's/"Hello %s\\n"/"Hi %s\\n"/' "$class/broken-02/02-hello-server/hello-server.c"
+	grep -q '"Hi %s' "$class/broken-02/02-hello-server/hello-server.c"
+	printf 'this is not C;\n' >>"$class/no-compile/01-tcp-client/tcp-client.c"
+	sed -i 's/^\(    net_init("hello-server");\)$/\1\n    if (fork() == 0) { setsid(); signal(SIGTERM, SIG_IGN); for (;;) pause(); }/' \
+		"$class/forks-sleeper/02-hello-server/hello-server.c"
+	grep -q 'for (;;) pause' "$class/forks-sleeper/02-hello-server/hello-server.c"
+	sed -i 's/^\(    net_init("tcp-client");\)$/\1\n    for (;;) puts("spam spam spam spam spam spam spam spam spam spam spam");/' \
+		"$class/prints-forever/01-tcp-client/tcp-client.c"
+	grep -q 'spam spam' "$class/prints-forever/01-tcp-client/tcp-client.c"
+}
+
+# processes_of_graded_programs: any process still running a program from a
+# grader's private copy.
+processes_of_graded_programs() {
+	ps -eo pid=,args= | grep -E '/kit-grade\.[A-Za-z0-9]+/submission/' | grep -v grep || true
+}
+
+@test "grader: grade-class grades a hostile class: right CSV rows, within limits, nothing left running" {
+	hostile_class "$WORK/class"
+	run timeout 600 "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
+		"$WORK/class" 01-tcp-client 02-hello-server
+	assert_success
+	local csv=$WORK/out/grades.csv
+	[[ "$(head -n 1 "$csv")" == "submission,01-tcp-client,02-hello-server,total,max,status" ]]
+	# Points: full on what works, none on what does not compile.
+	local good_total good_max
+	IFS=, read -r _ _ _ good_total good_max _ < <(grep '^good,' "$csv")
+	((good_total == good_max && good_max > 0))
+	grep -q '^good,.*,graded$' "$csv"
+	grep -Eq '^broken-02,[0-9]+,[0-9]+,[0-9]+,[0-9]+,failed-tests$' "$csv"
+	IFS=, read -r _ a b _ < <(grep '^broken-02,' "$csv")
+	IFS=, read -r _ good_a good_b _ < <(grep '^good,' "$csv")
+	((a == good_a && b < good_b))
+	IFS=, read -r _ a b _ < <(grep '^no-compile,' "$csv")
+	((a == 0 && b == good_b))
+	grep -q '^forks-sleeper,.*,failed-tests$\|^forks-sleeper,.*,graded$' "$csv"
+	IFS=, read -r _ a b _ < <(grep '^prints-forever,' "$csv")
+	((a < good_a && b == good_b))
+	for name in good broken-02 no-compile forks-sleeper prints-forever; do
+		[[ -s "$WORK/out/$name.txt" && -s "$WORK/out/$name.json" ]]
+	done
+	# Nothing that a submission started is left, sleeper included.
+	sleep 1
+	run processes_of_graded_programs
+	assert_output ""
+	if [[ $(id -u) -eq 0 ]] && id -u nobody >/dev/null 2>&1; then
+		run ps -u nobody -o pid=,args=
+		assert_output ""
+	fi
+}
