@@ -208,3 +208,24 @@ processes_of_graded_programs() {
 		assert_output ""
 	fi
 }
+
+@test "grader: the default points (grading/points) sum to 100 over every test, and every row matches a test" {
+	source <(sed -n '/^points_for() {/,/^}/p' "$GRADE")
+	GRADING=$BATS_TEST_DIRNAME/..
+	local total=0 file exercise name points
+	for file in "$BATS_TEST_DIRNAME"/0*.bats; do
+		exercise=$(basename "$file" .bats)
+		while IFS= read -r name; do
+			points=$(points_for "$exercise" "$name")
+			total=$((total + points))
+		done < <(sed -n 's/^@test "\(.*\)" {$/\1/p' "$file")
+	done
+	echo "total $total"
+	((total == 100))
+	# A row whose start matches no test name is a typo that silently costs points.
+	local row_exercise prefix
+	while read -r row_exercise prefix; do
+		sed -n 's/^@test "\(.*\)" {$/\1/p' "$BATS_TEST_DIRNAME/$row_exercise.bats" |
+			grep -qF -- "$prefix" || { echo "no test of $row_exercise starts with '$prefix'"; false; }
+	done < <(grep -Ev '^[[:space:]]*(#|$)' "$GRADING/points" | sed -E 's/[[:space:]]+[0-9]+[[:space:]]*$//; s/[[:space:]]+/ /g')
+}
