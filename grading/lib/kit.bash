@@ -114,7 +114,7 @@ kit_run() {
 	status=0
 	(kit_supervise "$status_file" "$timeout" "$KIT_PROGRAM" "$@") \
 		<"$input" >"$run_out" 2>"$run_err" 3>&- || status=$?
-	run_how=$(cat "$status_file" 2>/dev/null || echo "exited $status")
+	run_how=$(kit_explain "$(cat "$status_file" 2>/dev/null || echo "exited $status")")
 	output=$(tr -d '\0' <"$run_out")
 }
 
@@ -196,7 +196,17 @@ kit_listening() {
 kit_how() {
 	local file_var=${1}_status_file
 	# supervise creates the file at the start and writes it at the end.
-	if [[ -s "${!file_var}" ]]; then cat "${!file_var}"; else echo "still running"; fi
+	if [[ -s "${!file_var}" ]]; then kit_explain "$(cat "${!file_var}")"; else echo "still running"; fi
+}
+
+# kit_explain HOW: supervise's status line, with the grader's own limits
+# said in words where a student would not recognise the signal.
+kit_explain() {
+	case $1 in
+	*SIGXFSZ*) echo "$1: it wrote more than the grader keeps (16 MiB) — a loop printing without end?" ;;
+	*SIGXCPU*) echo "$1: it used more than the grader allows (60 s of CPU) — a busy loop?" ;;
+	*) echo "$1" ;;
+	esac
 }
 
 # kit_wait_exit PID SECONDS: wait for background PID to end; sets
