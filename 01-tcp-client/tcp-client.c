@@ -53,14 +53,6 @@ struct request_target {
     const char *path;
 };
 
-/* Print the usage on stdout and exit 0; a failed write is a failure too. */
-static _Noreturn void show_help(void)
-{
-    if (fputs(usage, stdout) == EOF || fflush(stdout) == EOF)
-        net_die("write to standard output", strerror(errno));
-    exit(0);
-}
-
 /* Fill TARGET from the command line. Returns only when it is valid: exits 0
  * after -h/--help, and 2 with the usage on stderr after anything wrong. */
 static void parse_arguments(int argc, char *argv[], struct request_target *target)
@@ -70,8 +62,8 @@ static void parse_arguments(int argc, char *argv[], struct request_target *targe
     int port;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            show_help();
+        if (net_is_help(argv[i]))
+            net_show_help(usage);
         if (argv[i][0] == '-') {
             snprintf(problem, sizeof problem, "unknown option: %.200s", argv[i]);
             net_usage_error(problem, usage);

@@ -47,14 +47,6 @@ static const char usage[] =
     "SIGINT or SIGTERM stops the server.\n"
     "  -h, --help  show this help\n";
 
-/* Print the usage on stdout and exit 0; a failed write is a failure too. */
-static _Noreturn void show_help(void)
-{
-    if (fputs(usage, stdout) == EOF || fflush(stdout) == EOF)
-        net_die("write to standard output", strerror(errno));
-    exit(0);
-}
-
 /* Put the port the command line asks for into PORT as canonical decimal
  * text. Returns only when it is valid: exits 0 after -h/--help, and 2 with
  * the usage on stderr after anything wrong. */
@@ -65,8 +57,8 @@ static void parse_arguments(int argc, char *argv[], char port[PORT_STRLEN])
     int port_number;
 
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
-            show_help();
+        if (net_is_help(argv[i]))
+            net_show_help(usage);
         if (argv[i][0] == '-') {
             snprintf(problem, sizeof problem, "unknown option: %.200s", argv[i]);
             net_usage_error(problem, usage);

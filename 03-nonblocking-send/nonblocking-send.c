@@ -79,9 +79,8 @@ static void parse_args(int argc, char *argv[], struct options *options)
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
 
-        if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
+        if (net_is_help(arg)) {
+            net_show_help(usage_text);
         } else if (strcmp(arg, "--spin") == 0) {
             options->spin = 1;
         } else if (strcmp(arg, "--verbose") == 0) {

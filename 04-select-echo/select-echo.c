@@ -80,10 +80,8 @@ static void parse_args(int argc, char *argv[], const char **host, const char **p
     int i;
 
     for (i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
+        if (net_is_help(argv[i]))
+            net_show_help(usage_text);
         if (argv[i][0] == '-')
             net_usage_error("unknown option", usage_text);
     }

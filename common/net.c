@@ -65,6 +65,18 @@ _Noreturn void net_usage_error(const char *problem, const char *usage)
     exit(NET_EXIT_USAGE);
 }
 
+int net_is_help(const char *arg)
+{
+    return strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0;
+}
+
+_Noreturn void net_show_help(const char *usage)
+{
+    if (fputs(usage, stdout) == EOF || fflush(stdout) == EOF)
+        net_die("write to standard output", strerror(errno));
+    exit(0);
+}
+
 int net_parse_port(const char *text, int allow_zero)
 {
     long port = 0;

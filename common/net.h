@@ -53,6 +53,13 @@ _Noreturn void net_die(const char *what, const char *reason);
 /* Print "PROGRAM: PROBLEM" and USAGE on stderr, then exit(NET_EXIT_USAGE). */
 _Noreturn void net_usage_error(const char *problem, const char *usage);
 
+/* Whether ARG asks for help: "-h" or "--help". */
+int net_is_help(const char *arg);
+
+/* Print USAGE on stdout and exit 0 (G2: help is a request, not a mistake);
+ * exit 1 with an error line when stdout cannot be written. */
+_Noreturn void net_show_help(const char *usage);
+
 /* Parse TEXT as a port: decimal digits only, 0 to 65535, no sign, no spaces.
  * Port 0 is accepted only when ALLOW_ZERO (a server's "any free port").
  * Returns the port, or -1 when TEXT is not a valid port. */

@@ -118,17 +118,16 @@ kit_run() {
 	output=$(tr -d '\0' <"$run_out")
 }
 
-# kit_start NAME ARGS...: start the student's program in the background.
-# Sets NAME_pid, NAME_out, NAME_err, NAME_status_file.
-kit_start() {
+# kit_background NAME COMMAND...: run COMMAND in the background with its
+# output in files. Sets NAME_pid, NAME_out, NAME_err, NAME_status_file.
+kit_background() {
 	local name=$1
 	shift
 	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
 	# A name used twice in one test must not show the first run's lines.
 	rm -f "$out" "$err" "$out.status"
 	# bats waits on descriptor 3; a background process must not hold it.
-	(kit_supervise "$out.status" 120 "$KIT_PROGRAM" "$@") \
-		</dev/null >"$out" 2>"$err" 3>&- &
+	("$@") </dev/null >"$out" 2>"$err" 3>&- &
 	local pid=$!
 	KIT_STARTED+=("$pid")
 	printf -v "${name}_pid" '%s' "$pid"
@@ -137,22 +136,41 @@ kit_start() {
 	printf -v "${name}_status_file" '%s' "$out.status"
 }
 
-# kit_start_peer NAME PEER ARGS...: start one of the grader's own peers in
-# the background, in its own process group. Sets NAME_pid, NAME_out, NAME_err,
+# kit_start NAME ARGS...: start the student's program in the background,
+# under supervise. Sets NAME_pid (supervise's), NAME_out, NAME_err,
 # NAME_status_file.
+kit_start() {
+	kit_background "$1" kit_supervise "$KIT_TMP/$1.out.status" 120 "$KIT_PROGRAM" "${@:2}"
+}
+
+# kit_start_peer NAME PEER ARGS...: start one of the grader's own peers in
+# the background, in a session of its own. Sets the same variables.
 kit_start_peer() {
-	local name=$1 peer=$2
-	shift 2
-	local out=$KIT_TMP/$name.out err=$KIT_TMP/$name.err
-	rm -f "$out" "$err" "$out.status"
-	"$KIT_PEERS/supervise" --timeout 120 --status "$out.status" -- "$KIT_PEERS/$peer" "$@" \
-		</dev/null >"$out" 2>"$err" 3>&- &
-	local pid=$!
-	KIT_STARTED+=("$pid")
-	printf -v "${name}_pid" '%s' "$pid"
-	printf -v "${name}_out" '%s' "$out"
-	printf -v "${name}_err" '%s' "$err"
-	printf -v "${name}_status_file" '%s' "$out.status"
+	kit_background "$1" "$KIT_PEERS/supervise" --timeout 120 --status "$KIT_TMP/$1.out.status" \
+		-- "$KIT_PEERS/$2" "${@:3}"
+}
+
+# kit_now_us: microseconds on the wall clock.
+kit_now_us() {
+	printf '%s\n' "${EPOCHREALTIME/./}"
+}
+
+# kit_wait_until SECONDS COMMAND...: run COMMAND every 0.05 s until it
+# succeeds (return 0) or SECONDS (decimals allowed) have passed (return 1).
+kit_wait_until() {
+	local deadline
+	deadline=$(($(kit_now_us) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e6 }')))
+	shift
+	while :; do
+		"$@" && return 0
+		(($(kit_now_us) >= deadline)) && return 1
+		sleep 0.05
+	done
+}
+
+# kit_is_running PID: true while PID is alive.
+kit_is_running() {
+	kill -0 "$1" 2>/dev/null
 }
 
 # kit_wait_line FILE REGEX [SECONDS]: wait until a line of FILE matches the

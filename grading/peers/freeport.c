@@ -39,10 +39,8 @@ static const char *parse_args(int argc, char *argv[])
 {
     char problem[256];
 
-    if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        fputs(usage_text, stdout);
-        exit(0);
-    }
+    if (argc == 2 && net_is_help(argv[1]))
+        net_show_help(usage_text);
     if (argc == 1)
         return "127.0.0.1";
     if (strcmp(argv[1], "--host") == 0) {

@@ -209,9 +209,8 @@ static void parse_options(int argc, char *argv[], struct options *opt)
     for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
         const char *name = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
 
-        if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
+        if (net_is_help(name)) {
+            net_show_help(usage_text);
         } else if (strcmp(name, "--no-read") == 0) {
             choose_mode(&opt->mode, MODE_NO_READ);
         } else if (strcmp(name, "--shutdown") == 0) {

@@ -165,10 +165,8 @@ static void parse_args(int argc, char *argv[], struct probe_options *options)
             i++;
             break;
         }
-        if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
+        if (net_is_help(name))
+            net_show_help(usage_text);
         if (strcmp(name, "--shutdown") == 0)
             options->half_close = 1;
         else if (strcmp(name, "--reset") == 0)

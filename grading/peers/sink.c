@@ -148,10 +148,8 @@ static void parse_args(int argc, char *argv[], struct sink_options *options)
         const char *name = argv[i], *value = i + 1 < argc ? argv[i + 1] : "";
         int bad = 0;
 
-        if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
+        if (net_is_help(name))
+            net_show_help(usage_text);
         if (strcmp(name, "--host") == 0) {
             options->host = value;
             bad = *value == '\0';

@@ -241,10 +241,8 @@ static void parse_args(int argc, char *argv[], struct supervise_options *options
             i++;
             break;
         }
-        if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
-            fputs(usage_text, stdout);
-            exit(0);
-        }
+        if (net_is_help(name))
+            net_show_help(usage_text);
         if (value == NULL) { /* argv[argc] is NULL */
             snprintf(problem, sizeof problem, "%s: unknown option or missing value", name);
             net_usage_error(problem, short_usage);

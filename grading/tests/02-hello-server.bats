@@ -48,15 +48,11 @@ have_ipv6() {
 	grep -q '^0\{31\}1 ' /proc/net/if_inet6 2>/dev/null
 }
 
-# is_running PID: true while PID is alive.
-is_running() {
-	kill -0 "$1" 2>/dev/null
-}
 
 # server_state: how the server is doing, for a failure message.
 server_state() {
 	local how="still running"
-	is_running "$server_pid" || how=$(kit_how server)
+	kit_is_running "$server_pid" || how=$(kit_how server)
 	printf '%s; its stdout %s; its stderr %s' "$how" \
 		"$(kit_excerpt "$server_out")" "$(kit_excerpt "$server_err")"
 }
@@ -108,7 +104,7 @@ expect_closed() {
 
 # expect_still_running WHAT: fail when the server has ended.
 expect_still_running() {
-	if ! is_running "$server_pid"; then
+	if ! kit_is_running "$server_pid"; then
 		kit_fail "the server still running $1" "it ended: $(server_state)" \
 			"slide 'Waiting for the next connection': one client's trouble must not end the loop; report it on stderr and accept() the next"
 		return 1
@@ -126,7 +122,7 @@ is_error_line() {
 # on) and fail unless it exits 0 within 1 s and no longer listens.
 expect_stop() {
 	local signal=$1
-	if ! is_running "$server_pid"; then
+	if ! kit_is_running "$server_pid"; then
 		kit_fail "the server still running, waiting for the next client, until SIG$signal comes" \
 			"it had ended before: $(server_state)" \
 			"slide 'Waiting for the next connection': while True: accept() the next client"
@@ -255,7 +251,7 @@ expect_stop() {
 		probe_run 127.0.0.1 "$server_port" --no-read --hold 0
 	done
 	probe_run 127.0.0.1 "$server_port"
-	if ! is_running "$server_pid"; then
+	if ! kit_is_running "$server_pid"; then
 		local revisit="slide 'Waiting for the next connection': a failed send() is that client's trouble; report it on stderr, close, and accept() the next"
 		[[ "$(kit_how server)" == *SIGPIPE* ]] &&
 			revisit="signal(SIGPIPE, SIG_IGN) once at the start: send() to a closed connection then returns -1 (EPIPE) instead of killing the server"

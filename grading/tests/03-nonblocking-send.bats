@@ -55,24 +55,7 @@ sink_summary() {
 	fi
 }
 
-# wait_until SECONDS COMMAND...: run COMMAND every 0.05 s until it succeeds
-# (then return 0) or SECONDS (decimals allowed) of wall time have passed
-# (return 1).
-wait_until() {
-	local deadline
-	deadline=$(($(now_us) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e6 }')))
-	shift
-	while :; do
-		"$@" && return 0
-		(($(now_us) >= deadline)) && return 1
-		sleep 0.05
-	done
-}
 
-# is_running PID: true while PID is alive.
-is_running() {
-	kill -0 "$1" 2>/dev/null
-}
 
 # has_line FILE REGEX: true when a line of FILE matches the extended REGEX.
 has_line() {
@@ -109,10 +92,6 @@ ended_how() {
 	fi
 }
 
-# now_us: microseconds on the wall clock (bash's EPOCHREALTIME).
-now_us() {
-	printf '%s\n' "${EPOCHREALTIME/./}"
-}
 
 # socket_flags PID: the open-file flags (octal, as in /proc/PID/fdinfo) of
 # every socket PID holds, one "FD FLAGS" a line. Fails when /proc/PID/fd
@@ -148,17 +127,17 @@ has_nonblocking_socket() {
 # process was never found).
 follow_cpu() {
 	local pid_var=${1}_pid child="" cpu start now deadline
-	start=$(now_us)
+	start=$(kit_now_us)
 	deadline=$((start + $2 * 1000000))
 	cpu_used=0 wall_used=0 child_seen=0
-	while (($(now_us) < deadline)); do
+	while (($(kit_now_us) < deadline)); do
 		[[ -n "$child" ]] || child=$(kit_child_pid "${!pid_var}") || child=""
 		if [[ -n "$child" ]] && cpu=$(kit_cpu_seconds "$child"); then
-			now=$(now_us)
+			now=$(kit_now_us)
 			child_seen=1 cpu_used=$cpu
 			wall_used=$(awk -v us=$((now - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
 		fi
-		is_running "${!pid_var}" || return 0
+		kit_is_running "${!pid_var}" || return 0
 		sleep 0.05
 	done
 }
@@ -224,7 +203,7 @@ blocking_lines_problem() {
 		fi
 	done
 	# A connection is accepted within milliseconds: half a second is plenty.
-	if wait_until 0.5 has_line "$sink_out" '^Connection from '; then
+	if kit_wait_until 0.5 has_line "$sink_out" '^Connection from '; then
 		kit_fail "a wrong command line connects nowhere" \
 			"the sink got a connection: $(kit_excerpt "$sink_out")" \
 			"check the command line first, then connect"
@@ -263,8 +242,8 @@ blocking_lines_problem() {
 	# and a line held in a stdio buffer shows only when it exits.
 	sink_start --rcvbuf 65536 --rate 0 --slow-for 1.5
 	kit_start sender 127.0.0.1 "$sink_port"
-	wait_until 1.2 test -s "$sender_out" && return 0
-	if ! is_running "$sender_pid"; then
+	kit_wait_until 1.2 test -s "$sender_out" && return 0
+	if ! kit_is_running "$sender_pid"; then
 		# It ended without a line: nothing was held back, nothing to judge.
 		kit_feedback "expected: a program that runs until the sink reads, printing as it goes" \
 			"got: it $(ended_how sender) with no stdout; stderr: $(kit_excerpt "$sender_err")"
@@ -324,11 +303,11 @@ blocking_lines_problem() {
 		return 1
 	fi
 	local child=""
-	wait_until 1 eval 'child=$(kit_child_pid "$sender_pid")' || true
+	kit_wait_until 1 eval 'child=$(kit_child_pid "$sender_pid")' || true
 	seen_flags=""
 	# O_NONBLOCK may come a moment after connect(): look for a second.
 	if [[ -n "$child" && -r /proc/$child/fd ]]; then
-		wait_until 1 has_nonblocking_socket "$child" && return 0
+		kit_wait_until 1 has_nonblocking_socket "$child" && return 0
 		kit_fail "the connected socket has O_NONBLOCK set while it sends" \
 			"its socket's open-file flags (octal, from /proc): ${seen_flags:-no socket seen}, without O_NONBLOCK (04000); the program $(ended_how sender)" \
 			"slide: sock.setblocking(0) — in C fcntl(sock, F_SETFL, flags | O_NONBLOCK) after connect(); a blocking send() just sleeps"
@@ -336,7 +315,7 @@ blocking_lines_problem() {
 	fi
 	# No /proc view of the program: judge by behaviour. Only a non-blocking
 	# send() fails with EAGAIN, which the contract makes it report.
-	wait_until 1.2 has_line "$sender_out" '^Blocking with ' && return 0
+	kit_wait_until 1.2 has_line "$sender_out" '^Blocking with ' && return 0
 	kit_fail "a non-blocking send() fails with EAGAIN behind a sink that reads nothing: 'Blocking with N remaining'" \
 		"no such line within 1.2 s; stdout: $(kit_excerpt "$sender_out"); the program $(ended_how sender)" \
 		"slide: sock.setblocking(0) — in C fcntl(sock, F_SETFL, flags | O_NONBLOCK) after connect()"

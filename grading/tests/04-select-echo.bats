@@ -22,28 +22,8 @@ MIB=1048576
 
 # ---- helpers of this file ---------------------------------------------------
 
-# now_us: microseconds on the wall clock (bash's EPOCHREALTIME).
-now_us() {
-	printf '%s\n' "${EPOCHREALTIME/./}"
-}
 
-# wait_until SECONDS COMMAND...: run COMMAND every 0.05 s until it succeeds
-# (return 0) or SECONDS (decimals allowed) have passed (return 1).
-wait_until() {
-	local deadline
-	deadline=$(($(now_us) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e6 }')))
-	shift
-	while :; do
-		"$@" && return 0
-		(($(now_us) >= deadline)) && return 1
-		sleep 0.05
-	done
-}
 
-# is_running PID: true while PID is alive.
-is_running() {
-	kill -0 "$1" 2>/dev/null
-}
 
 # ended_how NAME: how the program started as NAME ended ("exited 1"), or
 # "is still running".
@@ -69,12 +49,12 @@ server_start() {
 		skip "needs the real port in the server's 'Listening on' line (see G6)"
 	fi
 	server_proc=""
-	wait_until 1 eval 'server_proc=$(kit_child_pid "$server_pid")' || true
+	kit_wait_until 1 eval 'server_proc=$(kit_child_pid "$server_pid")' || true
 }
 
 # server_alive: true while the server program runs.
 server_alive() {
-	is_running "$server_pid" && [[ ! -s "$server_status_file" ]]
+	kit_is_running "$server_pid" && [[ ! -s "$server_status_file" ]]
 }
 
 # server_state: how the server is doing, for a failure message.
@@ -254,7 +234,7 @@ more_lines_naming() {
 	local port
 	port=$(kit_free_port)
 	kit_start server "$HOST" "$port"
-	if ! wait_until 2 grep -a -q '^Listening on ' "$server_out"; then
+	if ! kit_wait_until 2 grep -a -q '^Listening on ' "$server_out"; then
 		kit_fail "'Listening on $HOST:$port' in stdout (a file) within 2 s, while the server runs" \
 			"stdout after 2 s: $(kit_excerpt "$server_out"); the server $(ended_how server); stderr: $(kit_excerpt "$server_err")" \
 			"stdout to a file is fully buffered: setvbuf(stdout, NULL, _IOLBF, 0) at start-up (net_init does), or fflush(stdout) after each line"
@@ -264,7 +244,7 @@ more_lines_naming() {
 	echo_check hello || true
 	local client
 	client=$HOST:$(sed -n 's/^local .*:\([0-9][0-9]*\)$/\1/p' "$echo_err" | head -n 1)
-	wait_until 1 grep -a -q -F "$client" "$server_out" && return 0
+	kit_wait_until 1 grep -a -q -F "$client" "$server_out" && return 0
 	# No line yet: one that shows up only when the server exits was held
 	# in a buffer. (A server that never names its clients fails E8, not G4.)
 	kill -TERM "$server_pid" 2>/dev/null || true
@@ -339,11 +319,11 @@ g7_stop() {
 	local signal=$1 start elapsed
 	server_start
 	kit_start_peer idle probe --timeout 5000 "$HOST" "$server_port"
-	wait_until 2 has_sockets "$server_proc" 2 || true
-	start=$(now_us)
+	kit_wait_until 2 has_sockets "$server_proc" 2 || true
+	start=$(kit_now_us)
 	kill "-$signal" "$server_pid" 2>/dev/null || true
 	kit_wait_exit "$server_pid" 3 || true
-	elapsed=$(awk -v us=$(($(now_us) - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
+	elapsed=$(awk -v us=$(($(kit_now_us) - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
 	local how
 	how=$(ended_how server)
 	if [[ "$how" != "exited 0" ]] || awk -v e="$elapsed" 'BEGIN { exit !(e > 1.5) }'; then
@@ -354,7 +334,7 @@ g7_stop() {
 	fi
 	if ! kit_wait_exit "$idle_pid" 2 || [[ "$wait_status" -ne 0 ]]; then
 		kit_fail "the connected client sees its connection closed when the server stops" \
-			"the client $(is_running "$idle_pid" && echo "was still waiting 2 s later" || echo "exited $wait_status"): $(kit_excerpt "$idle_err")" \
+			"the client $(kit_is_running "$idle_pid" && echo "was still waiting 2 s later" || echo "exited $wait_status"): $(kit_excerpt "$idle_err")" \
 			"before exiting, close every client socket and the listening socket"
 	fi
 }
@@ -372,7 +352,7 @@ g7_stop() {
 @test "E1 one loop: one process, one thread, no children while 100 clients are served" {
 	server_start
 	load_start busy --clients 100 --size 512 --in-flight 2 --duration 1 --timeout 5
-	wait_until 2 grep -a -q '^connected ' "$busy_out" || true
+	kit_wait_until 2 grep -a -q '^connected ' "$busy_out" || true
 	local i threads children problem="" max_threads=0 max_children=0
 	for i in 1 2 3 4 5 6; do
 		threads=$(status_field "$server_proc" Threads)
@@ -399,7 +379,7 @@ g7_stop() {
 @test "E1 one loop: the listening socket and every client socket are non-blocking (O_NONBLOCK)" {
 	server_start
 	load_start idle --clients 5 --connect-only --hold 3 --timeout 3
-	wait_until 3 has_sockets "$server_proc" 6 || true
+	kit_wait_until 3 has_sockets "$server_proc" 6 || true
 	sleep 0.1 # a moment for the last client to be made non-blocking
 	local fd flags seen="" blocking=0 sockets=0
 	for fd in $(socket_fds "$server_proc"); do
@@ -462,7 +442,7 @@ g7_stop() {
 	server_start
 	kit_start_peer idle probe --timeout 8000 "$HOST" "$server_port"
 	# Until the server has accepted the idle client (2 sockets), then the test.
-	wait_until 2 has_sockets "$server_proc" 2 || true
+	kit_wait_until 2 has_sockets "$server_proc" 2 || true
 	echo_check hello || kit_fail "a second client gets its echo at once while the first sends nothing" \
 		"$(echo_failure)" \
 		"slide: select() first, then recv() only from sockets that are readable - never a blocking recv() on one client"
@@ -472,7 +452,7 @@ g7_stop() {
 	server_start
 	# They push for 8 s, longer than this test needs: teardown stops them.
 	load_start pushers --clients 2 --no-read --size 65536 --duration 8 --timeout 10
-	wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
+	kit_wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
 	sleep 0.3 # their echo has filled every buffer by now
 	load_run --clients 3 --size 1000 --messages 50 --timeout 2
 	[[ "$load_verdict" == OK ]] || kit_fail "3 clients get their echo (50 ping-pongs each, in 2 s) while 2 others send without reading" \
@@ -514,7 +494,7 @@ g7_stop() {
 	local rss peak=0 i
 	# They push for up to 8 s, longer than this test needs: teardown stops them.
 	load_start pushers --clients 8 --no-read --bytes $((16 * MIB)) --size 65536 --duration 8 --timeout 10
-	wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
+	kit_wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
 	for i in {1..8}; do
 		rss=$(status_field "$server_proc" VmRSS)
 		((${rss:-0} > peak)) && peak=$rss
@@ -594,15 +574,15 @@ g7_stop() {
 	KIT_EXTRA_LIMITS="--nofile 64" server_start
 	load_start crowd --clients 100 --connect-only --hold 4 --timeout 4
 	# Until the server holds about all it can (60 clients), 3 s at most.
-	wait_until 3 has_sockets "$server_proc" 58 || true
+	kit_wait_until 3 has_sockets "$server_proc" 58 || true
 	sleep 0.2
 	local cpu_before cpu_after start elapsed sockets
 	sockets=$(socket_count "$server_proc")
 	cpu_before=$(kit_cpu_seconds "$server_proc") || cpu_before=""
-	start=$(now_us)
+	start=$(kit_now_us)
 	sleep 1
 	cpu_after=$(kit_cpu_seconds "$server_proc") || cpu_after=""
-	elapsed=$(awk -v us=$(($(now_us) - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
+	elapsed=$(awk -v us=$(($(kit_now_us) - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
 	if [[ -z "$cpu_before" || -z "$cpu_after" ]] || ! server_alive; then
 		kit_fail "the server keeps running when it runs out of descriptors (EMFILE)" \
 			"$(server_state)" \
@@ -619,7 +599,7 @@ g7_stop() {
 	fi
 	kill -TERM "$crowd_pid" 2>/dev/null || true
 	kit_wait_exit "$crowd_pid" 3 || true
-	wait_until 3 echo_check hello || kit_fail "once the 100 clients leave, a new client gets its echo (within 3 s)" \
+	kit_wait_until 3 echo_check hello || kit_fail "once the 100 clients leave, a new client gets its echo (within 3 s)" \
 		"$(echo_failure)" \
 		"after EMFILE, accept again when a descriptor is free: put the listening socket back in the read set when a client closes"
 }
@@ -637,13 +617,13 @@ g7_stop() {
 			return 1
 		fi
 		port=${line##*:}
-		if ! wait_until 2 more_lines_naming "$server_out" "$HOST:$port" 0; then
+		if ! kit_wait_until 2 more_lines_naming "$server_out" "$HOST:$port" 0; then
 			problem="no stdout line named $HOST:$port while that client was connected"
 			break
 		fi
 		before=$(lines_naming "$server_out" "$HOST:$port")
 		kill -TERM "${!pid_var}" 2>/dev/null || true
-		if ! wait_until 2 more_lines_naming "$server_out" "$HOST:$port" "$before"; then
+		if ! kit_wait_until 2 more_lines_naming "$server_out" "$HOST:$port" "$before"; then
 			problem="no new stdout line named $HOST:$port after that client closed"
 			break
 		fi
