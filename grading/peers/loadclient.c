@@ -83,6 +83,8 @@ static const char usage_text[] =
     "                        the server closes\n"
     "  --close-without-reading  send all, then close with the echo unread\n"
     "  --reset               send all, then close with a reset (RST)\n"
+    "  --half-close-reset    send all, shutdown(SHUT_WR), read nothing; at the\n"
+    "                        end of --hold, close with a reset (RST)\n"
     "  --connect-only        connect, send nothing\n"
     "\n"
     "A slow reader, whose echo the server can send only part of at a time:\n"
@@ -106,6 +108,7 @@ enum mode {
     MODE_NO_READ,      /* send, never read */
     MODE_CLOSE,        /* send all, then close() without reading */
     MODE_RESET,        /* send all, then close with SO_LINGER {1, 0} */
+    MODE_HALF_CLOSE_RESET, /* send all, shutdown(SHUT_WR), later RST */
     MODE_CONNECT_ONLY  /* send nothing */
 };
 
@@ -193,7 +196,7 @@ static void choose_mode(enum mode *mode, enum mode chosen)
 {
     if (*mode != MODE_ECHO && *mode != chosen)
         net_usage_error("choose one of --no-read, --shutdown, --close-without-reading,"
-                        " --reset, --connect-only", usage_text);
+                        " --reset, --half-close-reset, --connect-only", usage_text);
     *mode = chosen;
 }
 
@@ -219,6 +222,8 @@ static void parse_options(int argc, char *argv[], struct options *opt)
             choose_mode(&opt->mode, MODE_CLOSE);
         } else if (strcmp(name, "--reset") == 0) {
             choose_mode(&opt->mode, MODE_RESET);
+        } else if (strcmp(name, "--half-close-reset") == 0) {
+            choose_mode(&opt->mode, MODE_HALF_CLOSE_RESET);
         } else if (strcmp(name, "--connect-only") == 0) {
             choose_mode(&opt->mode, MODE_CONNECT_ONLY);
         } else {
@@ -408,6 +413,12 @@ static void check_progress(struct run *run, unsigned long i)
                 fail_client(run, i, "shutdown: %s", strerror(errno));
             client->write_shut = 1;
         }
+        break;
+    case MODE_HALF_CLOSE_RESET: /* the reset comes after --hold */
+        if (shutdown(client->fd, SHUT_WR) == -1)
+            fail_client(run, i, "shutdown: %s", strerror(errno));
+        else
+            end_client(run, i, STATE_DONE);
         break;
     case MODE_CLOSE:
     case MODE_RESET:
@@ -687,8 +698,12 @@ static void serve_client(struct run *run, unsigned long i, short revents)
         client->fd != -1) {
         if (getsockopt(client->fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
             error = errno;
-        fail_client(run, i, "connection lost: %s",
-                    error != 0 ? strerror(error) : "the server closed it");
+        /* After a half-close, the server closing its side too is normal. */
+        if (error == 0 && run->opt.mode == MODE_HALF_CLOSE_RESET)
+            close_socket(run, i, 1);
+        else
+            fail_client(run, i, "connection lost: %s",
+                        error != 0 ? strerror(error) : "the server closed it");
     }
 }
 
@@ -917,7 +932,7 @@ int main(int argc, char *argv[])
     if (!timed_out)
         hold_connections(&run);
     for (i = 0; i < run.opt.clients; i++) {
-        close_socket(&run, i, 0);
+        close_socket(&run, i, run.opt.mode == MODE_HALF_CLOSE_RESET);
         free(run.clients[i].sent_at);
     }
     status = report(&run, timed_out);
