@@ -229,3 +229,12 @@ processes_of_graded_programs() {
 			grep -qF -- "$prefix" || { echo "no test of $row_exercise starts with '$prefix'"; false; }
 	done < <(grep -Ev '^[[:space:]]*(#|$)' "$GRADING/points" | sed -E 's/[[:space:]]+[0-9]+[[:space:]]*$//; s/[[:space:]]+/ /g')
 }
+
+@test "grader: --tap prints TAP: a version line, one line per test, the plan" {
+	run "$GRADE" --tap --only G1 01-tcp-client
+	assert_success
+	assert_line --index 0 "TAP version 13"
+	assert_line --regexp "^ok 1 01-tcp-client: G1 "
+	assert_line "1..1"
+	assert_line "1 passed, 0 failed"
+}
