@@ -188,6 +188,22 @@ kit_wait_line() {
 	done
 }
 
+# kit_check_help SYNOPSIS: the G2 check of -h and --help: each prints a
+# usage message (with the word "usage") on stdout and exits 0. SYNOPSIS is
+# the program's command line, for the feedback.
+kit_check_help() {
+	local option
+	for option in -h --help; do
+		kit_run -t 5 "$option"
+		if [[ $status -ne 0 || ! -s "$run_out" ]] || ! grep -a -q -i usage "$run_out"; then
+			kit_fail "'$(basename "$KIT_PROGRAM") $option' prints a usage message (with the word Usage) on stdout and exits 0" \
+				"it $run_how; stdout: $(kit_excerpt "$run_out"); stderr: $(kit_excerpt "$run_err")" \
+				"the command line: $1; -h/--help is a request, not a mistake (stdout, exit 0)"
+			return 1
+		fi
+	done
+}
+
 # kit_listening NAME: wait for NAME's "Listening on ADDRESS:PORT" line and
 # set NAME_port. Fails the test with feedback when it does not come (G6).
 kit_listening() {
