@@ -134,9 +134,12 @@ print(sum(1 for _ in root.iter("testcase")), sum(1 for _ in root.iter("failure")
 
 @test "grader: an interrupted grader still writes results.json" {
 	command -v python3 >/dev/null || skip "python3 is needed to validate JSON here"
-	"$GRADE" --json "$WORK/r.json" 02-hello-server >"$WORK/out" 2>&1 3>&- &
+	# Report lines come once an exercise's tests are done: interrupt after
+	# 02's, while 04's (about 10 s) are still running.
+	"$GRADE" --json "$WORK/r.json" 02-hello-server 04-select-echo >"$WORK/out" 2>&1 3>&- &
 	local pid=$!
-	for _ in $(seq 1 100); do grep -q '^  PASS' "$WORK/out" && break; sleep 0.1; done
+	for _ in $(seq 1 300); do grep -q '^== 04-select-echo' "$WORK/out" && break; sleep 0.1; done
+	sleep 1
 	kill -TERM "$pid"
 	local status=0
 	wait "$pid" || status=$?
@@ -144,6 +147,7 @@ print(sum(1 for _ in root.iter("testcase")), sum(1 for _ in root.iter("failure")
 	run check_results_json "$WORK/r.json"
 	assert_success
 	grep -q 'interrupted' "$WORK/r.json"
+	grep -q '"name": "02-hello-server: H2 ' "$WORK/r.json"
 }
 
 # hostile_class DIR: five submissions, graded on 01 and 02 only (to keep the
