@@ -237,6 +237,49 @@ kit_listening() {
 		"slide 'Example: TCP Server': bind(), listen(), then print where you listen (getsockname() for port 0), with stdout flushed"
 }
 
+# kit_needs WHAT WHY: end this test as not checked: it cannot run without
+# WHAT (a requirement id and its name, e.g. "G6 server start"), and WHY
+# says what happened instead. No advice: that belongs to WHAT's own test.
+kit_needs() {
+	kit_feedback "not checked: needs $1: $2"
+	skip "not checked: needs $1: $2"
+}
+
+# kit_port_listening PORT: true when a TCP socket listens on PORT, on any
+# local address, in this network namespace. Reads /proc; connects nothing,
+# so the server sees no extra client.
+kit_port_listening() {
+	local hex
+	printf -v hex ':%04X' "$1"
+	awk -v port="$hex" '$4 == "0A" && substr($2, length($2) - 4) == port { found = 1 }
+		END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# kit_serve NAME PORT ARGS...: start the student's server as NAME with ARGS,
+# which give it PORT (a port the grader chose, e.g. from kit_free_port), and
+# wait until it listens there. Sets NAME_port and kit_start's variables.
+# The socket is the sign, not the "Listening on" line (only G6 reads that).
+# When the server does not come up, the test ends as not checked.
+kit_serve() {
+	local name=$1 port=$2 pid_var=${1}_pid out_var=${1}_out err_var=${1}_err
+	shift 2
+	kit_start "$name" "$@"
+	if kit_wait_until "$KIT_LISTEN_TIMEOUT" kit_serve_ready "$port" "${!pid_var}" &&
+		kit_port_listening "$port"; then
+		printf -v "${name}_port" '%s' "$port"
+		return 0
+	fi
+	local how="is still running"
+	kit_is_running "${!pid_var}" || how=$(kit_how "$name")
+	kit_needs "G6 server start" \
+		"'$(basename "$KIT_PROGRAM") $*' did not listen on port $port within ${KIT_LISTEN_TIMEOUT} s; it $how; stdout: $(kit_excerpt "${!out_var}"); stderr: $(kit_excerpt "${!err_var}")"
+}
+
+# kit_serve_ready PORT PID: true once PORT listens or PID has ended.
+kit_serve_ready() {
+	kit_port_listening "$1" || ! kit_is_running "$2"
+}
+
 # kit_how NAME: how NAME's process ended, from supervise's status file.
 kit_how() {
 	local file_var=${1}_status_file
