@@ -6,13 +6,14 @@
 #                   under ASan/UBSan); last line "N passed, N failed"
 #   make sanitize   rebuild every exercise with ASan + UBSan
 #   make bench      measure the programs (see README)
+#   make gradescope write autograder.zip for Gradescope (see README, "Deploy")
 #   make clean      remove everything make built
 #
 # CC, CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are passed down to every folder.
 
 EXERCISES := $(patsubst %/Makefile,%,$(wildcard 0*/Makefile))
 
-.PHONY: all $(EXERCISES) peers test demo bench sanitize clean
+.PHONY: all $(EXERCISES) peers test demo bench sanitize gradescope clean
 
 all: $(EXERCISES) peers
 
@@ -30,6 +31,9 @@ demo: all
 
 bench: all
 	bash grading/bench
+
+gradescope:
+	bash grading/gradescope
 
 sanitize:
 	for dir in $(EXERCISES); do $(MAKE) -C $$dir clean && $(MAKE) -C $$dir SANITIZE=1 || exit 1; done
