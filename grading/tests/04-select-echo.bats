@@ -607,7 +607,12 @@ g7_stop() {
 }
 
 @test "E7 capacity: a burst of 1,000 clients connecting at the same moment each get their echo within 2 s" {
-	local port out=$KIT_TMP/burst.out status=0 first
+	local port out=$KIT_TMP/burst.out status=0 first somaxconn
+	# The kernel caps every backlog at net.core.somaxconn (128 before Linux
+	# 5.4): below 1,000 no server here can hold the burst.
+	somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null) || somaxconn=4096
+	((somaxconn >= 1024)) ||
+		skip "not checked: this machine caps listen backlogs at $somaxconn (net.core.somaxconn); a burst of 1,000 needs 1024"
 	port=$(kit_free_port)
 	KIT_EXTRA_LIMITS="--nofile 4096" kit_serve server "$port" "$HOST" "$port"
 	first=$("$KIT_PEERS/supervise" --timeout 5 -- "$KIT_PEERS/probe" --quiet --send x --shutdown \
