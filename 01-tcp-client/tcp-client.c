@@ -31,11 +31,6 @@
 #define DEFAULT_PORT "80"
 #define DEFAULT_PATH "/index.html"
 
-/* An HTTP/1.0 request: PATH, then HOST (in brackets when an IPv6 literal),
- * CRLF line ends as HTTP asks (the slide's bare "\n" works only with
- * lenient servers), and the empty line that ends the headers. */
-#define REQUEST_FORMAT "GET %s HTTP/1.0\r\nHost: %s%s%s\r\n\r\n"
-
 /* Room for any valid port number, as decimal text. */
 #define PORT_STRLEN sizeof "65535"
 
@@ -83,6 +78,14 @@ static void parse_arguments(int argc, char *argv[], struct request_target *targe
     target->path = argc == 4 ? argv[3] : DEFAULT_PATH;
 }
 
+/* handout: TODO s.send("GET /index.html HTTP/1.0\n\n") -- T2: write
+ * send_request(): "GET PATH HTTP/1.0", "Host: HOST" and an empty line, each
+ * ended by CRLF, all of it sent. Hint: snprintf(), then net_write_all(). */
+/* An HTTP/1.0 request: PATH, then HOST (in brackets when an IPv6 literal),
+ * CRLF line ends as HTTP asks (the slide's bare "\n" works only with
+ * lenient servers), and the empty line that ends the headers. */
+#define REQUEST_FORMAT "GET %s HTTP/1.0\r\nHost: %s%s%s\r\n\r\n"
+
 /* Send "GET PATH HTTP/1.0", the Host header and the empty line that ends
  * the request. Returns only when all of it went; exits 1 otherwise. */
 static void send_request(int sock, const struct request_target *target)
@@ -115,6 +118,11 @@ static void send_request(int sock, const struct request_target *target)
     free(request);
 }
 
+/* handout: end */
+
+/* handout: TODO data = s.recv(10000); print data -- T3: write copy_response():
+ * every byte the server sends, to stdout, until it closes the connection.
+ * Hint: recv() in a loop until it returns 0; NUL bytes are data too. */
 /* Copy everything the server sends to stdout until it closes the
  * connection. Returns then; exits 1 when receiving or writing fails. */
 static void copy_response(int sock, const struct request_target *target)
@@ -144,6 +152,8 @@ static void copy_response(int sock, const struct request_target *target)
     }
 }
 
+/* handout: end */
+
 int main(int argc, char *argv[])
 {
     struct request_target target;
@@ -156,11 +166,14 @@ int main(int argc, char *argv[])
      * every address getaddrinfo() gives, IPv6 too, until one connects. */
     sock = net_connect_or_die(target.host, target.port);
 
+    /* handout: TODO s.send(...); data = s.recv(10000); print data -- T2, T3:
+     * call send_request() and copy_response(). */
     /* s.send("GET /index.html HTTP/1.0\n\n") */
     send_request(sock, &target);
 
     /* data = s.recv(10000); print data -- until the server closes. */
     copy_response(sock, &target);
+    /* handout: end */
 
     /* s.close() */
     if (close(sock) == -1)

@@ -87,6 +87,10 @@ static void announce_listening(int listener)
         net_die("write to standard output", strerror(errno));
 }
 
+/* handout: TODO c.send("Hello %s\n" % a[0]); c.close() -- H2, H3: write
+ * greet_client(): print "Received connection from IP:PORT", send "Hello IP\n",
+ * close; a client's failure costs a line on stderr, never the server. Hint:
+ * net_format_addr(), net_format_ip(); unread input makes close() a reset. */
 /* Report a failed accept(). Returns when the server can go on (the failure
  * was one client's, or a passing shortage); exits 1 when the listening
  * socket itself is broken. */
@@ -163,6 +167,8 @@ static void greet_client(int client, const struct sockaddr *client_addr)
     }
 }
 
+/* handout: end */
+
 int main(int argc, char *argv[])
 {
     char port[PORT_STRLEN];
@@ -179,6 +185,9 @@ int main(int argc, char *argv[])
     listener = net_listen_or_die(NULL, port, BACKLOG);
     announce_listening(listener);
 
+    /* handout: TODO while True: c, a = s.accept() -- H2, H3: greet client
+     * after client until SIGINT or SIGTERM. Hint: while (!net_stop_requested);
+     * accept() fails with EINTR when a stop signal comes. */
     /* while True: -- until SIGINT or SIGTERM. The stop signals have no
      * SA_RESTART, so one that comes while accept() waits makes it fail with
      * EINTR and the loop ends at once. (One that lands in the instant
@@ -198,6 +207,7 @@ int main(int argc, char *argv[])
         }
         greet_client(client, (struct sockaddr *)&client_addr);
     }
+    /* handout: end */
 
     if (close(listener) == -1)
         net_die("close the listening socket", strerror(errno));

@@ -104,6 +104,8 @@ static void parse_args(int argc, char *argv[], struct options *options)
     }
 }
 
+/* handout: TODO sock.setblocking(0) -- N1: write set_nonblocking_or_die().
+ * Hint: fcntl() F_GETFL, then F_SETFL with O_NONBLOCK added. */
 /* Set O_NONBLOCK on SOCK, keeping its other status flags. Exits 1 on
  * failure. */
 static void set_nonblocking_or_die(int sock)
@@ -113,6 +115,7 @@ static void set_nonblocking_or_die(int sock)
     if (flags == -1 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) == -1)
         net_die("make the socket non-blocking", strerror(errno));
 }
+/* handout: end */
 
 /* The slide's data, "foobar\n" * 1024 * 1024, in a new buffer whose size
  * goes to *SIZE. Exits 1 when memory runs out. The caller frees it. */
@@ -151,6 +154,9 @@ static double cpu_seconds(void)
            (double)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
+/* handout: TODO select() until writable -- N4, N6: write wait_until_writable(),
+ * and one error line "send to HOST port PORT: REASON" (exit 1) for a send()
+ * that fails otherwise. Hint: FD_ZERO, FD_SET, select() with a write set. */
 /* Block in select() until SOCK can take more data. A signal (EINTR) just
  * means: wait again. Exits 1 on any other error. */
 static void wait_until_writable(int sock)
@@ -182,6 +188,7 @@ static _Noreturn void die_send_failed(const struct options *options)
     snprintf(what, sizeof what, "send to %s port %s", options->host, options->port);
     net_die(what, strerror(errno));
 }
+/* handout: end */
 
 /* The summary line: what the send loop did and what it cost. */
 static void print_summary(const struct send_stats *stats)
@@ -196,8 +203,7 @@ int main(int argc, char *argv[])
 {
     struct options options;
     struct send_stats stats = { 0 };
-    size_t data_size, total_sent = 0;
-    int reported_this_stall = 0;  /* --spin: "Blocking with" already said */
+    size_t data_size;
     char *data;
     int sock;
 
@@ -209,9 +215,11 @@ int main(int argc, char *argv[])
     /* sock.connect(("localhost", 1234)) - blocking, so it simply completes;
      * a non-blocking connect() would return EINPROGRESS first. */
     sock = net_connect_or_die(options.host, options.port);
+    /* handout: TODO sock.setblocking(0) -- N1: set_nonblocking_or_die(sock). */
     /* sock.setblocking(0): from here on a full send buffer makes send()
      * fail with EAGAIN instead of putting the whole process to sleep. */
     set_nonblocking_or_die(sock);
+    /* handout: end */
 
     /* data = "foobar\n" * 1024 * 1024 */
     data = make_data(&data_size);
@@ -219,6 +227,12 @@ int main(int argc, char *argv[])
 
     stats.cpu_start = cpu_seconds();
     stats.wall_start = wall_seconds();
+    /* handout: TODO while data: sent = sock.send(data) -- N3, N4, N5, N6: send
+     * all data_size bytes, each send() going on where the last stopped; at
+     * EAGAIN print "Blocking with N remaining" and wait (--spin: send again);
+     * then "Sent N bytes". Count calls in stats. Hint: EINTR is no error. */
+    size_t total_sent = 0;
+    int reported_this_stall = 0;  /* --spin: "Blocking with" already said */
     while (total_sent < data_size) {
         size_t bytes_left = data_size - total_sent;
         ssize_t sent = send(sock, data + total_sent, bytes_left, 0);
@@ -249,6 +263,7 @@ int main(int argc, char *argv[])
     }
     /* The loop ends only here: the slide's assert total_sent == data_size. */
     printf("Sent %zu bytes\n", total_sent);
+    /* handout: end */
     print_summary(&stats);
 
     /* Every byte is in the kernel's hands now, and close() does not discard

@@ -29,28 +29,11 @@
 #include <sys/select.h>
 #include <unistd.h>
 
-/* Read this much per recv(): the slide's 1024 bytes costs a loop round per
- * kilobyte. */
-#define READ_CHUNK (64 * 1024)
-
-/* Stop reading from a client whose unsent echo reaches this many bytes, so
- * a client that sends without reading cannot make the server grow. */
-#define PENDING_CAP (256 * 1024)
-
 /* Connections the kernel holds for us until accept() takes them. The
  * slide's listen(5) cannot hold a burst: the SYNs that do not fit are
  * dropped, and each drop costs its client a 1 s retransmission. The kernel
  * caps this at net.core.somaxconn (4096 since Linux 5.4). */
 #define BACKLOG 1024
-
-/* Connections accepted per loop round at most: enough to drain a burst
- * quickly, few enough that clients already connected are served between
- * the rounds. */
-#define ACCEPT_PER_ROUND 64
-
-/* How long to wait before trying accept() again after it failed for lack
- * of resources, when no client of ours closes to free one. */
-#define ACCEPT_RETRY_SECONDS 1
 
 static const char usage_text[] =
     "Usage: select-echo [HOST [PORT]]\n"
@@ -58,30 +41,6 @@ static const char usage_text[] =
     "once in one select() loop.\n"
     "  HOST  address to listen on (default: localhost)\n"
     "  PORT  port to listen on, 0 for any free port (default: 10000)\n";
-
-/* One connected client: the slide's message_queues[s], plus what the C
- * needs. An idle client has no pending buffer, so it costs only this. */
-struct client {
-    int in_use;                 /* this descriptor is a client of ours */
-    int read_closed;            /* the client shut down its sending side */
-    char *pending;              /* echo send() has not taken; NULL if none */
-    size_t pending_start;       /* first unsent byte in pending */
-    size_t pending_end;         /* one past the last unsent byte */
-    unsigned long long echoed;  /* bytes sent back so far */
-    char addr[NET_ADDR_STRLEN]; /* "IP:PORT", for the log */
-};
-
-/* Everything the loop knows: the slide's inputs, outputs and queues. */
-struct server {
-    int listen_fd;
-    fd_set read_watch;          /* the slide's inputs */
-    fd_set write_watch;         /* the slide's outputs */
-    int maxfd;                  /* highest descriptor in either set */
-    int accept_paused;          /* listen_fd left out of read_watch */
-    unsigned long clients_served;
-    unsigned long long bytes_echoed;
-    struct client clients[FD_SETSIZE]; /* indexed by descriptor */
-};
 
 /* Parse the command line into *HOST and *PORT; print usage and exit 0 for
  * -h/--help, or exit 2 on a wrong one. */
@@ -114,6 +73,50 @@ static int set_nonblocking(int fd)
         return -1;
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
+
+/* handout: TODO inputs, outputs, message_queues -- E1-E8: write what the
+ * loop needs: per-client state and queue, accept, read and echo, flush,
+ * close. Hint: the README's checklist, one item per requirement. */
+/* Read this much per recv(): the slide's 1024 bytes costs a loop round per
+ * kilobyte. */
+#define READ_CHUNK (64 * 1024)
+
+/* Stop reading from a client whose unsent echo reaches this many bytes, so
+ * a client that sends without reading cannot make the server grow. */
+#define PENDING_CAP (256 * 1024)
+
+/* Connections accepted per loop round at most: enough to drain a burst
+ * quickly, few enough that clients already connected are served between
+ * the rounds. */
+#define ACCEPT_PER_ROUND 64
+
+/* How long to wait before trying accept() again after it failed for lack
+ * of resources, when no client of ours closes to free one. */
+#define ACCEPT_RETRY_SECONDS 1
+
+/* One connected client: the slide's message_queues[s], plus what the C
+ * needs. An idle client has no pending buffer, so it costs only this. */
+struct client {
+    int in_use;                 /* this descriptor is a client of ours */
+    int read_closed;            /* the client shut down its sending side */
+    char *pending;              /* echo send() has not taken; NULL if none */
+    size_t pending_start;       /* first unsent byte in pending */
+    size_t pending_end;         /* one past the last unsent byte */
+    unsigned long long echoed;  /* bytes sent back so far */
+    char addr[NET_ADDR_STRLEN]; /* "IP:PORT", for the log */
+};
+
+/* Everything the loop knows: the slide's inputs, outputs and queues. */
+struct server {
+    int listen_fd;
+    fd_set read_watch;          /* the slide's inputs */
+    fd_set write_watch;         /* the slide's outputs */
+    int maxfd;                  /* highest descriptor in either set */
+    int accept_paused;          /* listen_fd left out of read_watch */
+    unsigned long clients_served;
+    unsigned long long bytes_echoed;
+    struct client clients[FD_SETSIZE]; /* indexed by descriptor */
+};
 
 /* Whether ERR only means "not now": try again when select() says so. */
 static int is_temporary(int err)
@@ -361,29 +364,35 @@ static void stop_server(struct server *srv)
     printf("Stopped: %lu clients served, %llu bytes echoed\n",
            srv->clients_served, srv->bytes_echoed);
 }
+/* handout: end */
 
 int main(int argc, char *argv[])
 {
-    static struct server srv; /* static: zeroed, and too big for the stack */
     const char *host = "localhost", *port = "10000";
     char listen_addr[NET_ADDR_STRLEN];
-    struct timespec accept_retry = { ACCEPT_RETRY_SECONDS, 0 };
-    sigset_t wait_mask;
+    int listen_fd;
 
     net_init("select-echo");
     parse_args(argc, argv, &host, &port);
 
     /* server = socket(); server.bind((host, port)); server.listen(5) */
-    srv.listen_fd = net_listen_or_die(host, port, BACKLOG);
-    if (net_local_addr(srv.listen_fd, listen_addr, sizeof listen_addr) == NULL)
+    listen_fd = net_listen_or_die(host, port, BACKLOG);
+    if (net_local_addr(listen_fd, listen_addr, sizeof listen_addr) == NULL)
         net_die("getsockname", strerror(errno));
     printf("Listening on %s\n", listen_addr);
 
     /* server.setblocking(0): a client that resets between select() and
      * accept() would otherwise leave accept() blocking the whole loop. */
-    if (set_nonblocking(srv.listen_fd) == -1)
+    if (set_nonblocking(listen_fd) == -1)
         net_die("make the listening socket non-blocking", strerror(errno));
 
+    /* handout: TODO while inputs: select(inputs, outputs, inputs) -- E1-E8:
+     * the loop, until SIGINT or SIGTERM; then close every socket, exit 0. */
+    static struct server srv; /* static: zeroed, and too big for the stack */
+    struct timespec accept_retry = { ACCEPT_RETRY_SECONDS, 0 };
+    sigset_t wait_mask;
+
+    srv.listen_fd = listen_fd;
     /* inputs = [server]; outputs = [] */
     FD_ZERO(&srv.read_watch);
     FD_ZERO(&srv.write_watch);
@@ -435,5 +444,6 @@ int main(int argc, char *argv[])
     }
 
     stop_server(&srv);
+    /* handout: end */
     return 0;
 }
