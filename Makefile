@@ -7,13 +7,15 @@
 #   make sanitize   rebuild every exercise with ASan + UBSan
 #   make bench      measure the programs (see README)
 #   make gradescope write autograder.zip for Gradescope (see README, "Deploy")
+#   make handout    write handout/ and handout.tar.gz, the students' starter
+#                   kit (see README, "Hand out the exercises")
 #   make clean      remove everything make built
 #
 # CC, CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are passed down to every folder.
 
 EXERCISES := $(patsubst %/Makefile,%,$(wildcard 0*/Makefile))
 
-.PHONY: all $(EXERCISES) peers test demo bench sanitize gradescope clean
+.PHONY: all $(EXERCISES) peers test demo bench sanitize gradescope handout clean
 
 all: $(EXERCISES) peers
 
@@ -34,6 +36,9 @@ bench: all
 
 gradescope:
 	bash grading/gradescope
+
+handout:
+	bash grading/handout
 
 sanitize:
 	for dir in $(EXERCISES); do $(MAKE) -C $$dir clean && $(MAKE) -C $$dir SANITIZE=1 || exit 1; done
