@@ -55,7 +55,7 @@ handout_files() {
 # ("-- T2, T3:", "-- E1-E8:"), one a line.
 lesson_ids() {
 	sed -n 's/.*handout: TODO .* -- \([A-Z][0-9][-, A-Z0-9]*\):.*/\1/p' "$KIT/$1"/*.c |
-		tr ', ' '\n\n' | awk -F- 'NF == 2 { for (i = substr($1, 2); i <= substr($2, 2); i++) print substr($1, 1, 1) i; next }
+		sed 's/[, ]\{1,\}/\n/g' | awk -F- 'NF == 2 { for (i = substr($1, 2); i <= substr($2, 2); i++) print substr($1, 1, 1) i; next }
 			NF == 1 && $1 != "" { print }' | sort -u
 }
 
@@ -132,7 +132,7 @@ trimmed() {
 			jq -e --arg id "$id" 'any(.tests[]; .number == $id and .score < .max_score)' "$json" >/dev/null ||
 				fail "$exercise's starter loses no points on $id, a lesson id of its TODOs: $(grep " $id" "$OUT/$exercise.log" | head -n 3)"
 		done
-		summary+="$exercise $(jq -r '"\(.score)/\(.max_score)"' "$json") lesson ids $(echo $ids | tr ' ' ',')"$'\n'
+		summary+="$exercise $(jq -r '"\(.score)/\(.max_score)"' "$json") lesson ids $(paste -sd, <<<"$ids")"$'\n'
 	done
 	[[ -z "${HANDOUT_SUMMARY:-}" ]] || printf '%s' "$summary" >>"$HANDOUT_SUMMARY"
 }
