@@ -22,7 +22,8 @@ setup_file() {
 	local student=$BATS_FILE_TMPDIR/student
 	bash "$KIT/grading/handout" -o "$OUT" >"$OUT/handout.log" 2>&1 || return 0
 	cp -R "$H" "$student"
-	make -s -C "$student/grading" >/dev/null 2>&1 || return 0
+	# The students' `make`: the starters and the grader's peers.
+	make -s -C "$student" >"$OUT/make.log" 2>&1 || return 0
 	local exercise pids=()
 	for exercise in "${EXERCISES[@]}"; do
 		(
@@ -91,16 +92,19 @@ trimmed() {
 	[[ "$output" == "$(handout_files)" ]] || fail "handout.tar.gz and handout/ hold different files"
 }
 
-@test "handout: the starters build warning-free with gcc and clang (-Werror); each answers --help; make clean leaves the handout as shipped" {
+@test "handout: make builds it; the starters build warning-free with gcc and clang (-Werror); each answers --help; make clean leaves the handout as shipped" {
+	run cat "$OUT/make.log"
+	refute_output --partial warning
+	[[ -x "$OUT/student/grading/bin/supervise" ]] || fail "the students' make built no peers: $output"
 	local cc built exercise program
 	for cc in gcc clang; do
 		command -v "$cc" >/dev/null || continue
 		built=$BATS_TEST_TMPDIR/$cc
 		cp -R "$H" "$built"
-		run make -s -C "$built" CC="$cc" CFLAGS="$STRICT_CFLAGS"
-		assert_success
-		refute_output --partial warning
 		for exercise in "${EXERCISES[@]}"; do
+			run make -s -C "$built/$exercise" CC="$cc" CFLAGS="$STRICT_CFLAGS"
+			assert_success
+			refute_output --partial warning
 			program=$(sed -n 's/^PROGRAM = //p' "$built/$exercise/Makefile")
 			run "$built/$exercise/$program" --help
 			assert_success
