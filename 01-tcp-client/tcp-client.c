@@ -117,7 +117,6 @@ static void send_request(int sock, const struct request_target *target)
     }
     free(request);
 }
-
 /* handout: end */
 
 /* handout: TODO data = s.recv(10000); print data -- T3: write copy_response():
@@ -151,7 +150,6 @@ static void copy_response(int sock, const struct request_target *target)
             net_die("write to standard output", strerror(errno));
     }
 }
-
 /* handout: end */
 
 int main(int argc, char *argv[])

@@ -166,7 +166,6 @@ static void greet_client(int client, const struct sockaddr *client_addr)
         net_error(what, strerror(errno));
     }
 }
-
 /* handout: end */
 
 int main(int argc, char *argv[])
