@@ -334,7 +334,7 @@ no_connection_expected() {
 	# The second half comes a minute later: long after this test has looked.
 	httpd_start server --body "$body" --pieces 2 --delay 60000
 	kit_start client 127.0.0.1 "$server_port" /g4.html
-	kit_wait_until 5 first_half_in "$client_out" "$half" "$client_pid" || true
+	kit_wait_until 8 first_half_in "$client_out" "$half" "$client_pid" || true
 	[[ -e "$client_out" ]] && size=$(wc -c <"$client_out")
 	if ! kit_is_running "$client_pid"; then
 		# It ended before the response did: what it wrote is out (exit
@@ -344,7 +344,7 @@ no_connection_expected() {
 			"it ended while the server still held the connection open, after $size bytes: $(client_state)"
 	fi
 	if ((size < half)) || ! cmp -s -n "$half" "$body" "$client_out"; then
-		kit_fail "the first $half bytes, sent at once, in the stdout file (a file, not a terminal) within 5 s, while the server holds the connection open" \
+		kit_fail "the first $half bytes, sent at once, in the stdout file (a file, not a terminal) within 8 s, while the server holds the connection open" \
 			"the file held $size bytes$(first_half_difference "$body" "$half" "$client_out"); the program: $(client_state)" \
 			"stdout to a file is fully buffered: write() each piece as it arrives, or fflush(stdout) after each"
 		return 1

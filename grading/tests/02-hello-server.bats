@@ -363,7 +363,7 @@ expect_stop() {
 		if refused; then
 			kit_fail "'$PROGRAM $server_port' accepts a client at $host (this host has $( [[ $host == ::1 ]] && echo IPv6 || echo IPv4))" \
 				"the connection was refused ($(kit_excerpt "$probe_err")); the server: $(server_state)" \
-				"slide 'Example: TCP Server': bind(("", port)) binds every local address: NULL host with AI_PASSIVE, and on an IPv6 socket IPV6_V6ONLY off, so IPv4 and IPv6 clients both reach it"
+				"slide 'Example: TCP Server': bind((\"\", port)) binds every local address: NULL host with AI_PASSIVE, and on an IPv6 socket IPV6_V6ONLY off, so IPv4 and IPv6 clients both reach it"
 			return 1
 		fi
 	done
