@@ -345,7 +345,9 @@ kit_first_difference() {
 	fi
 }
 
-# kit_free_port: a TCP port on 127.0.0.1 where nothing listens just now.
+# kit_free_port: a TCP port where nothing listens just now, on any local
+# address, from below the range the kernel hands out to clients (see
+# peers/freeport.c), so that no other program's connect() takes it.
 kit_free_port() {
 	"$KIT_PEERS/freeport"
 }
