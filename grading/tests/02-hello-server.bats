@@ -136,7 +136,7 @@ expect_log_line() {
 	stop_server
 	grep -a -q -x -F -- "$want" "$server_out" && return 0
 	kit_fail "a stdout line '$want' ($2)" \
-		"$(server_state)" \
+		"no such line, neither while the server ran nor once it was stopped (SIGTERM); its stdout $(kit_excerpt "$server_out"); its stderr $(kit_excerpt "$server_err")" \
 		"slide 'Example: TCP Server': print 'Received connection from' and the address accept() returned: the IP in its usual text form (IPv6 in [brackets], IPv4 dotted, not ::ffff:...), ':', the client's port"
 }
 
