@@ -413,7 +413,7 @@ int main(int argc, char *argv[])
          * No exceptfds: in C that reports TCP urgent data, not errors -
          * errors come back from recv() and send(). */
         fd_set readable = srv.read_watch, writable = srv.write_watch;
-        int fd, accepted, nready = pselect(srv.maxfd + 1, &readable, &writable, NULL,
+        int fd, nready = pselect(srv.maxfd + 1, &readable, &writable, NULL,
                                  srv.accept_paused ? &accept_retry : NULL, &wait_mask);
 
         if (nready == -1) {
@@ -428,7 +428,7 @@ int main(int argc, char *argv[])
         /* for s in readable: if s is server: accept - all that are waiting,
          * not one per round, up to ACCEPT_PER_ROUND. */
         if (FD_ISSET(srv.listen_fd, &readable)) {
-            for (accepted = 0; accepted < ACCEPT_PER_ROUND; accepted++)
+            for (int accepted = 0; accepted < ACCEPT_PER_ROUND; accepted++)
                 if (accept_client(&srv) == -1)
                     break;
             nready--;
