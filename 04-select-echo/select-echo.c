@@ -119,7 +119,7 @@ static int set_nonblocking(int fd)
 
 /* Turn off Nagle's algorithm on FD: it holds back the short last segment
  * of each echoed piece until the client has acknowledged what went before,
- * which costs bulk echo a fifth of its speed. Returns 0, or -1 with errno
+ * and an echo server has nothing to add to it. Returns 0, or -1 with errno
  * set. */
 static int send_at_once(int fd)
 {
