@@ -317,6 +317,8 @@ static uint64_t mix64(uint64_t x)
 /* The pattern: random words, made once by make_pattern(). */
 static uint64_t pattern[PATTERN_WORDS];
 
+/* Fill the pattern, before any stream is made: word I is mix64 of I under
+ * a constant of our own, so that it differs from every client's keys. */
 static void make_pattern(void)
 {
     uint64_t i;
