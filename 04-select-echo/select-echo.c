@@ -22,6 +22,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +119,17 @@ struct server {
     unsigned long long bytes_echoed;
     struct client clients[FD_SETSIZE]; /* indexed by descriptor */
 };
+
+/* Turn off Nagle's algorithm on FD: it holds back the short last segment
+ * of each echoed piece until the client has acknowledged what went before,
+ * and an echo server has nothing to add to it. Returns 0, or -1 with errno
+ * set. */
+static int send_at_once(int fd)
+{
+    int on = 1;
+
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
 
 /* Whether ERR only means "not now": try again when select() says so. */
 static int is_temporary(int err)
@@ -216,6 +229,8 @@ static int accept_client(struct server *srv)
     } else if (set_nonblocking(fd) == -1) {
         /* A blocking send() would wait for this client, and so would all. */
         snprintf(problem, sizeof problem, "%s; closed", strerror(errno));
+    } else if (send_at_once(fd) == -1) {
+        snprintf(problem, sizeof problem, "TCP_NODELAY: %s; closed", strerror(errno));
     } else {
         srv->clients[fd].in_use = 1;
         memcpy(srv->clients[fd].addr, client_addr, sizeof client_addr);
@@ -407,7 +422,7 @@ int main(int argc, char *argv[])
          * No exceptfds: in C that reports TCP urgent data, not errors -
          * errors come back from recv() and send(). */
         fd_set readable = srv.read_watch, writable = srv.write_watch;
-        int fd, accepted, nready = pselect(srv.maxfd + 1, &readable, &writable, NULL,
+        int fd, nready = pselect(srv.maxfd + 1, &readable, &writable, NULL,
                                  srv.accept_paused ? &accept_retry : NULL, &wait_mask);
 
         if (nready == -1) {
@@ -422,7 +437,7 @@ int main(int argc, char *argv[])
         /* for s in readable: if s is server: accept - all that are waiting,
          * not one per round, up to ACCEPT_PER_ROUND. */
         if (FD_ISSET(srv.listen_fd, &readable)) {
-            for (accepted = 0; accepted < ACCEPT_PER_ROUND; accepted++)
+            for (int accepted = 0; accepted < ACCEPT_PER_ROUND; accepted++)
                 if (accept_client(&srv) == -1)
                     break;
             nready--;

@@ -311,18 +311,47 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Words in the pattern that every stream repeats: 64 KiB. */
+#define PATTERN_WORDS 8192
+
+/* The pattern: random words, made once by make_pattern(). */
+static uint64_t pattern[PATTERN_WORDS];
+
+/* Fill the pattern, before any stream is made: word I is mix64 of I under
+ * a constant of our own, so that it differs from every client's keys. */
+static void make_pattern(void)
+{
+    uint64_t i;
+
+    for (i = 0; i < PATTERN_WORDS; i++)
+        pattern[i] = mix64(UINT64_C(0xec40) << 48 ^ i);
+}
+
 /* Fill BUF with bytes OFFSET to OFFSET+LEN of client CLIENT's stream: word
- * N of the stream is mix64(CLIENT << 40 ^ N), so any byte of any client's
- * stream can be made again from its position alone. */
+ * N of the stream is pattern[N % PATTERN_WORDS] XOR a key made from CLIENT
+ * and N / PATTERN_WORDS, so any byte of any client's stream can be made
+ * again from its position alone, and a byte lost, doubled or sent to
+ * another client shows. One key per 64 KiB keeps this cheap: the bench's
+ * bulk runs move gigabytes, and the client must not be what limits them. */
 static void fill_stream(unsigned long client, uint64_t offset, unsigned char *buf, size_t len)
 {
-    uint64_t seed = (uint64_t)client << 40;
+    uint64_t seed = (uint64_t)client << 40, block = UINT64_MAX, key = 0;
     size_t done = 0;
 
     while (done < len) {
-        uint64_t at = offset + done, word = mix64(seed ^ (at / 8));
+        uint64_t at = offset + done, word;
         size_t skip = (size_t)(at % 8), take = 8 - skip;
 
+        if (at / 8 / PATTERN_WORDS != block) {
+            block = at / 8 / PATTERN_WORDS;
+            key = mix64(seed ^ block);
+        }
+        word = pattern[at / 8 % PATTERN_WORDS] ^ key;
+        if (skip == 0 && len - done >= 8) {
+            memcpy(buf + done, &word, 8); /* the common case: a whole word */
+            done += 8;
+            continue;
+        }
         if (take > len - done)
             take = len - done;
         memcpy(buf + done, (unsigned char *)&word + skip, take);
@@ -938,6 +967,7 @@ int main(int argc, char *argv[])
 
     net_init("loadclient");
     parse_options(argc, argv, &run.opt);
+    make_pattern();
     raise_descriptor_limit();
 
     run.clients = calloc(run.opt.clients, sizeof *run.clients);
