@@ -117,6 +117,17 @@ static int set_nonblocking(int fd)
     return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+/* Turn off Nagle's algorithm on FD: it holds back the short last segment
+ * of each echoed piece until the client has acknowledged what went before,
+ * and an echo server has nothing to add to it. Returns 0, or -1 with errno
+ * set. */
+static int send_at_once(int fd)
+{
+    int on = 1;
+
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
 /* Whether ERR only means "not now": try again when select() says so. */
 static int is_temporary(int err)
 {
@@ -182,17 +193,6 @@ static void close_client(struct server *srv, int fd, const char *reason)
     /* A descriptor is free again, so accept() can succeed. */
     if (srv->accept_paused)
         pause_accepting(srv, 0);
-}
-
-/* Turn off Nagle's algorithm on FD: it holds back the short last segment
- * of each echoed piece until the client has acknowledged what went before,
- * and an echo server has nothing to add to it. Returns 0, or -1 with errno
- * set. */
-static int send_at_once(int fd)
-{
-    int on = 1;
-
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
 /* Accept one waiting connection and start watching it. A failure costs only
