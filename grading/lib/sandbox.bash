@@ -19,7 +19,7 @@ CGROUP_MEMORY_BYTES=${KIT_CGROUP_MEMORY_BYTES:-$((2 << 30))}
 # NETNS COMMAND...: "${NETNS[@]}" COMMAND runs COMMAND in a network
 # namespace of its own, with only loopback, up. COMMAND is exec'd: it keeps
 # the pid, and the namespace ends with it and its children.
-NETNS=(unshare --net -- sh -c 'ip link set lo up && exec "$@"' netns)
+NETNS=(unshare --net -- bash -c 'ip link set lo up && exec "$@"' netns)
 
 sandbox_probe() {
 	local uid=$1 probe status=0
@@ -67,9 +67,10 @@ cgroup_mount() {
 }
 
 # cgroup_own HIERARCHY: this process's cgroup path in HIERARCHY ("" for v2,
-# a controller name for v1), from /proc/self/cgroup.
+# a controller name for v1), from /proc/self/cgroup; "" for the root.
 cgroup_own() {
-	awk -F: -v h="$1" '($2 == h) || (h != "" && ("," $2 ",") ~ ("," h ",")) { print $3; exit }' /proc/self/cgroup
+	awk -F: -v h="$1" '($2 == h) || (h != "" && ("," $2 ",") ~ ("," h ",")) {
+		sub(/\/$/, "", $3); print $3; exit }' /proc/self/cgroup
 }
 
 # cgroup_setup NAME: make control groups NAME for one submission, at most
