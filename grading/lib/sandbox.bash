@@ -17,9 +17,13 @@ CGROUP_TASKS=${KIT_CGROUP_TASKS:-1024}
 CGROUP_MEMORY_BYTES=${KIT_CGROUP_MEMORY_BYTES:-$((2 << 30))}
 
 # NETNS COMMAND...: "${NETNS[@]}" COMMAND runs COMMAND in a network
-# namespace of its own, with only loopback, up. COMMAND is exec'd: it keeps
-# the pid, and the namespace ends with it and its children.
-NETNS=(unshare --net -- bash -c 'ip link set lo up && exec "$@"' netns)
+# namespace of its own, with only loopback, up, and no TCP metrics kept
+# from one connection to the next (Linux otherwise remembers a slow peer's
+# address, and the next test from that address starts slow). COMMAND is
+# exec'd: it keeps the pid, and the namespace ends with it and its children.
+# (bash, not sh: dash drops the function bats exports to itself.)
+NETNS=(unshare --net -- bash -c 'ip link set lo up &&
+	echo 1 >/proc/sys/net/ipv4/tcp_no_metrics_save && exec "$@"' netns)
 
 sandbox_probe() {
 	local uid=$1 probe status=0
