@@ -5,6 +5,7 @@
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
+load ../lib/marks
 
 GRADE="$BATS_TEST_DIRNAME/../grade"
 KIT="$BATS_TEST_DIRNAME/../.."
@@ -171,20 +172,6 @@ hostile_class() {
 	sed -i 's/^\(    net_init("tcp-client");\)$/\1\n    for (;;) puts("spam spam spam spam spam spam spam spam spam spam spam");/' \
 		"$class/prints-forever/01-tcp-client/tcp-client.c"
 	grep -q 'spam spam' "$class/prints-forever/01-tcp-client/tcp-client.c"
-}
-
-# processes_marked MARK: "PID COMMAND" of every running process whose
-# environment holds KIT_RUN_MARK=MARK: what one grading started, whatever
-# user, session or namespace it runs in, and nothing of another grader's
-# on the same machine.
-processes_marked() {
-	local environ pid
-	for environ in /proc/[0-9]*/environ; do
-		pid=${environ#/proc/} pid=${pid%/environ}
-		tr '\0' '\n' 2>/dev/null <"$environ" | grep -qx "KIT_RUN_MARK=$1" &&
-			printf '%s %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-	done
-	return 0
 }
 
 @test "grader: grade-class grades a hostile class: right CSV rows, within limits, nothing left running" {

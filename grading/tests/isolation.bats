@@ -6,6 +6,7 @@
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
+load ../lib/marks
 
 GRADE="$BATS_TEST_DIRNAME/../grade"
 KIT="$BATS_TEST_DIRNAME/../.."
@@ -41,20 +42,6 @@ at_start() {
 		$0 == "    net_init(\"" ENVIRON["PROGRAM"] "\");" { print "    " ENVIRON["CODE"] }' \
 		"$1" >"$1.new" && mv "$1.new" "$1"
 	grep -qF -- "$2" "$1"
-}
-
-# processes_marked MARK: "PID COMMAND" of every running process whose
-# environment holds KIT_RUN_MARK=MARK: what one grading started, whatever
-# user, session or namespace it runs in, and nothing of another grader's
-# on the same machine.
-processes_marked() {
-	local environ pid
-	for environ in /proc/[0-9]*/environ; do
-		pid=${environ#/proc/} pid=${pid%/environ}
-		tr '\0' '\n' 2>/dev/null <"$environ" | grep -qx "KIT_RUN_MARK=$1" &&
-			printf '%s %s\n' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
-	done
-	return 0
 }
 
 @test "isolation: a fork bomb graded beside the kit costs the kit nothing" {
