@@ -21,8 +21,12 @@ CGROUP_MEMORY_BYTES=${KIT_CGROUP_MEMORY_BYTES:-$((2 << 30))}
 # from one connection to the next (Linux otherwise remembers a slow peer's
 # address, and the next test from that address starts slow). COMMAND is
 # exec'd: it keeps the pid, and the namespace ends with it and its children.
-# (bash, not sh: dash drops the function bats exports to itself.)
+# Loopback gets one more address of each family, as a machine on a network
+# has: getaddrinfo() with AI_ADDRCONFIG (the kit's, and many a student's)
+# counts only addresses other than 127.0.0.1 and ::1, and would otherwise
+# find no IPv4 at all. (bash, not sh: dash drops the function bats exports.)
 NETNS=(unshare --net -- bash -c 'ip link set lo up &&
+	ip addr add 127.0.0.2/8 dev lo && { ip addr add fd00:6b69:74::1/128 dev lo 2>/dev/null || true; } &&
 	echo 1 >/proc/sys/net/ipv4/tcp_no_metrics_save && exec "$@"' netns)
 
 sandbox_probe() {
