@@ -33,8 +33,10 @@ sandbox_probe() {
 	local uid=$1 probe status=0
 	[[ $(id -u) -eq 0 ]] || { echo "the grader does not run as root (it needs root to give each submission a user id and a network of its own)"; return 1; }
 	command -v bwrap >/dev/null || { echo "bubblewrap is not installed (Debian: apt-get install bubblewrap)"; return 1; }
-	command -v unshare >/dev/null && command -v ip >/dev/null ||
-		{ echo "unshare or ip is missing (Debian: apt-get install util-linux iproute2)"; return 1; }
+	if ! command -v unshare >/dev/null || ! command -v ip >/dev/null; then
+		echo "unshare or ip is missing (Debian: apt-get install util-linux iproute2)"
+		return 1
+	fi
 	"${NETNS[@]}" true 2>/dev/null || { echo "no network namespaces here (unshare --net failed)"; return 1; }
 	probe=$(mktemp -d "${TMPDIR:-/tmp}/kit-probe.XXXXXX") || return 1
 	chmod 755 "$probe"

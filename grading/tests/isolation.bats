@@ -1,7 +1,8 @@
 # isolation.bats - the grader's sandbox, checked by hostile submissions
 # (run by `make test`, not part of a student's score). Each one only looks:
 # it lists interfaces, files and processes, writes files, forks; none
-# connects anywhere. See the README, "What the grader isolates".
+# connects anywhere. And where no sandbox can be made, the fallback. See
+# the README, "What the grader isolates".
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -16,7 +17,7 @@ setup_file() {
 	# The same check as the grader's: without a sandbox there is nothing
 	# to test here (the grader then says so and supervises as before).
 	local why
-	# shellcheck source=../lib/sandbox.bash
+	# shellcheck source=../lib/sandbox.bash disable=SC2034 # sandbox_probe reads KIT_PEERS
 	why=$(KIT_PEERS=$KIT/grading/bin; source "$KIT/grading/lib/sandbox.bash"; sandbox_probe 1999999999) ||
 		export ISOLATION_MISSING="no sandbox on this machine: $why"
 }
@@ -109,4 +110,25 @@ EOF
 	assert_output ""
 	run find "${TMPDIR:-/tmp}" /tmp -maxdepth 1 -name 'kit-beside-*'
 	assert_output ""
+}
+
+@test "isolation: where no sandbox can be made the grader says so in one line, and --require-isolation refuses" {
+	command -v setpriv >/dev/null || skip "setpriv is needed to grade as a user that is not root"
+	[[ $(id -u) -eq 0 ]] || skip "needs root, to grade as another user"
+	# Not root is one such place: a copy of the kit anyone may read, graded
+	# as a user of no account.
+	local kit
+	kit=$(mktemp -d "${TMPDIR:-/tmp}/kit-unprivileged.XXXXXX")
+	chmod 755 "$kit"
+	tar -C "$KIT" --exclude=.git -cf - . | tar -C "$kit" -xf -
+	chown -R 1999999998 "$kit"
+	local as_user=(setpriv --reuid=1999999998 --regid=1999999998 --clear-groups env HOME=/tmp)
+	run --separate-stderr "${as_user[@]}" "$kit/grading/grade" -d "$kit" --require-isolation --only G1 01-tcp-client
+	local refused=$status refusal=$stderr
+	run --separate-stderr "${as_user[@]}" "$kit/grading/grade" -d "$kit" --only G1 01-tcp-client
+	rm -rf "$kit"
+	[[ $refused -eq 2 && "$refusal" == "grade: isolation is required, and not available: the grader does not run as root"* ]]
+	assert_success
+	[[ "$stderr" == "grade: no sandbox: the grader does not run as root"*"; grading with plain supervision instead" ]]
+	assert_output --partial "Score: 1/1"
 }
