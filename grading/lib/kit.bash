@@ -100,11 +100,18 @@ kit_supervise() {
 # read-only at its path, in a file next to BESIDE. Prints the file's path.
 kit_sandbox_options() {
 	[[ -z "${LD_PRELOAD:-}" ]] && { printf '%s\n' "$KIT_SANDBOX"; return; }
-	local file=$1.sandbox library
-	cp "$KIT_SANDBOX" "$file"
-	for library in ${LD_PRELOAD//:/ }; do
-		[[ -f "$library" ]] && printf '%s\0' --ro-bind "$library" "$library" >>"$file"
-	done
+	local file=$1.sandbox library options=() last
+	mapfile -d '' -t options <"$KIT_SANDBOX"
+	# KIT_SANDBOX ends with four words that make / and /dev read-only: the
+	# libraries are bound before them.
+	last=$((${#options[@]} - 4))
+	{
+		printf '%s\0' "${options[@]:0:last}"
+		for library in ${LD_PRELOAD//:/ }; do
+			[[ -f "$library" ]] && printf '%s\0' --ro-bind "$library" "$library"
+		done
+		printf '%s\0' "${options[@]:last}"
+	} >"$file"
 	printf '%s\n' "$file"
 }
 

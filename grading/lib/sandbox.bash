@@ -67,6 +67,10 @@ sandbox_options() {
 	done
 	# The copy at its own path, so that the grader's paths name it inside.
 	if [[ $mode == build ]]; then options+=(--bind "$copy" "$copy"); else options+=(--ro-bind "$copy" "$copy"); fi
+	# Last, the sandbox's own root and /dev (memory, of no set size) become
+	# read-only: /tmp and, for a build, the copy are all it may write. (These
+	# four words stay last: kit.bash binds a test's LD_PRELOAD before them.)
+	options+=(--remount-ro / --remount-ro /dev)
 	printf '%s\0' "${options[@]}" >"$file"
 }
 

@@ -79,8 +79,9 @@ static const char usage_text[] =
     "                     (a folder in /sys/fs/cgroup; may be given twice, for\n"
     "                     cgroup v1's pids and memory hierarchies)\n"
     "  --sandbox FILE     run PROGRAM in a bubblewrap sandbox: FILE holds bwrap's\n"
-    "                     options, each ended by a NUL (bwrap --args); supervise\n"
-    "                     adds its init as the sandbox's pid 1, at /run/supervise\n"
+    "                     options, each ended by a NUL (bwrap --args); before\n"
+    "                     them supervise binds its init, the sandbox's pid 1,\n"
+    "                     at /run/supervise\n"
     "  -h, --help         show this help\n"
     "\n"
     "Core dumps are always off (RLIMIT_CORE 0). A later option overrides an\n"
@@ -900,9 +901,10 @@ static void plan_child(const struct supervise_options *options, int control,
         /* bwrap is unprivileged: the user changes before it starts. */
         if (options->user != NULL && geteuid() == 0)
             plan_user(options->user, plan);
-        const char *sandbox[] = { "bwrap", "--args", options_text, "--die-with-parent",
-                                  "--as-pid-1", "--ro-bind", self, SANDBOX_INIT, "--",
-                                  SANDBOX_INIT, "--init", control_text };
+        /* The init first: the options may end by making / read-only. */
+        const char *sandbox[] = { "bwrap", "--die-with-parent", "--as-pid-1",
+                                  "--ro-bind", self, SANDBOX_INIT, "--args", options_text,
+                                  "--", SANDBOX_INIT, "--init", control_text };
         for (size_t i = 0; i < sizeof sandbox / sizeof sandbox[0]; i++)
             argv[n++] = (char *)sandbox[i];
     } else {
