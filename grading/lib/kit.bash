@@ -10,6 +10,8 @@
 #   KIT_FEEDBACK   a folder for per-test feedback files
 #   KIT_LIMITS     supervise options applied to every student process
 #   KIT_USER       user to run student programs as (empty: as yourself)
+#   KIT_SANDBOX    bwrap's options for the sandbox every student program
+#                  runs in (see lib/sandbox.bash; empty: no sandbox)
 # A test may set KIT_EXTRA_LIMITS (supervise options, e.g. "--nofile 64")
 # before kit_run or kit_start; they override KIT_LIMITS.
 #
@@ -79,17 +81,38 @@ kit_fail() {
 }
 
 # kit_supervise STATUS_FILE TIMEOUT PROGRAM ARGS...: exec the student's
-# PROGRAM under supervise (limits, own session, whole tree killed at the end).
+# PROGRAM under supervise (limits, its sandbox, whole tree killed at the end).
 kit_supervise() {
 	local status_file=$1 timeout=$2
 	shift 2
-	local user_opt=()
+	local user_opt=() sandbox_opt=()
 	[[ -n "${KIT_USER:-}" ]] && user_opt=(--user "$KIT_USER")
+	[[ -n "${KIT_SANDBOX:-}" ]] && sandbox_opt=(--sandbox "$(kit_sandbox_options "$status_file")")
 	# shellcheck disable=SC2086 # KIT_LIMITS is a list of options
 	# KIT_EXTRA_LIMITS, set by a test, comes last so that it wins (e.g.
 	# "--nofile 64" for a test of running out of descriptors).
 	exec "$KIT_PEERS/supervise" --timeout "$timeout" --status "$status_file" \
-		${KIT_LIMITS:-} ${KIT_EXTRA_LIMITS:-} "${user_opt[@]}" -- "$@"
+		${KIT_LIMITS:-} ${KIT_EXTRA_LIMITS:-} "${user_opt[@]}" "${sandbox_opt[@]}" -- "$@"
+}
+
+# kit_sandbox_options BESIDE: the sandbox's options file for one program:
+# KIT_SANDBOX, and each library of LD_PRELOAD (a test's own helper) bound
+# read-only at its path, in a file next to BESIDE. Prints the file's path.
+kit_sandbox_options() {
+	[[ -z "${LD_PRELOAD:-}" ]] && { printf '%s\n' "$KIT_SANDBOX"; return; }
+	local file=$1.sandbox library options=() last
+	mapfile -d '' -t options <"$KIT_SANDBOX"
+	# KIT_SANDBOX ends with four words that make / and /dev read-only: the
+	# libraries are bound before them.
+	last=$((${#options[@]} - 4))
+	{
+		printf '%s\0' "${options[@]:0:last}"
+		for library in ${LD_PRELOAD//:/ }; do
+			[[ -f "$library" ]] && printf '%s\0' --ro-bind "$library" "$library"
+		done
+		printf '%s\0' "${options[@]:last}"
+	} >"$file"
+	printf '%s\n' "$file"
 }
 
 # kit_run [-t SECONDS] [-i INPUT_FILE] ARGS...: run the student's program
@@ -359,10 +382,18 @@ kit_cpu_seconds() {
 	awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f\n", t / hz }'
 }
 
-# kit_child_pid SUPERVISE_PID: the student program supervise runs.
+# kit_child_pid SUPERVISE_PID: the student program supervise runs, as this
+# namespace sees it: below supervise come its init (and, in a sandbox,
+# bwrap before it), then the program.
 kit_child_pid() {
-	local child
-	child=$(cat "/proc/$1/task/$1/children" 2>/dev/null) || return 1
-	child=${child%% *}
-	[[ -n "$child" ]] && printf '%s\n' "$child"
+	local pid=$1 child depth name
+	for ((depth = 0; depth < 3; depth++)); do
+		child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null) || return 1
+		child=${child%% *}
+		[[ -n "$child" ]] || return 1
+		name=$(cat "/proc/$child/comm" 2>/dev/null) || return 1
+		[[ $name == supervise || $name == bwrap ]] || { printf '%s\n' "$child"; return 0; }
+		pid=$child
+	done
+	return 1
 }

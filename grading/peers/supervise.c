@@ -1,12 +1,22 @@
-#define _GNU_SOURCE /* prctl(), setgroups(), NSIG: this peer is Linux-only */
+#define _GNU_SOURCE /* prctl(), setgroups(), signalfd(), NSIG: this peer is Linux-only */
 /* supervise.c - run an untrusted program under limits; leave nothing behind.
  *
  * The grader runs every student program (and every build) through this.
- * It starts PROGRAM in a session of its own, with resource limits, as an
- * unprivileged user when asked, and guarantees that PROGRAM and every
- * process it started are dead when supervise exits: supervise is a "child
- * subreaper", so orphaned descendants are re-parented to it, and at the end
- * it kills the program's process group and every process under it in /proc.
+ * supervise starts a small init of its own (this same program, "--init"),
+ * which starts PROGRAM in a session of its own and, once PROGRAM has ended
+ * (or when told to), kills everything PROGRAM left running.
+ *
+ * With --sandbox, the init runs in a bubblewrap sandbox as its pid 1: a
+ * PID namespace of its own, so that everything PROGRAM starts dies with the
+ * init, and whatever mounts and namespaces the options file gives. Without
+ * it, the init runs beside supervise as a "child subreaper" (orphaned
+ * descendants come to it) and kills its children until none is left.
+ *
+ *   supervise --> [bwrap -->] init --> PROGRAM
+ *
+ * supervise and the init talk over a socket pair: supervise passes on stop
+ * signals and the timeout, the init answers with PROGRAM's wait status (a
+ * signal that killed PROGRAM stays visible through the sandbox).
  *
  * Usage: supervise [options] -- PROGRAM [ARG...]
  *
@@ -27,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,6 +45,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -58,9 +71,17 @@ static const char usage_text[] =
     "  --as BYTES         address-space limit (RLIMIT_AS)\n"
     "  --nofile N         descriptor limit (RLIMIT_NOFILE, soft and hard); at most\n"
     "                     the current hard limit unless run as root\n"
-    "  --user NAME        when run as root, run PROGRAM as user NAME, without\n"
+    "  --user USER        when run as root, run PROGRAM as USER (a name, or a\n"
+    "                     number used as both uid and gid), without\n"
     "                     supplementary groups; ignored when not root\n"
     "  --chdir DIR        run PROGRAM in folder DIR\n"
+    "  --cgroup DIR       put PROGRAM and all it starts in the control group DIR\n"
+    "                     (a folder in /sys/fs/cgroup; may be given twice, for\n"
+    "                     cgroup v1's pids and memory hierarchies)\n"
+    "  --sandbox FILE     run PROGRAM in a bubblewrap sandbox: FILE holds bwrap's\n"
+    "                     options, each ended by a NUL (bwrap --args); before\n"
+    "                     them supervise binds its init, the sandbox's pid 1,\n"
+    "                     at /run/supervise\n"
     "  -h, --help         show this help\n"
     "\n"
     "Core dumps are always off (RLIMIT_CORE 0). A later option overrides an\n"
@@ -83,10 +104,18 @@ static const char short_usage[] =
  * that nanoseconds fit a long long with room to add. */
 #define MAX_SECONDS 10000000LL
 /* How long the final clean-up may keep killing and reaping before it gives
- * up, so that supervise itself can never hang. */
+ * up, so that neither supervise nor its init can hang. */
 #define CLEANUP_LIMIT_NS (5 * NS_PER_SECOND)
-/* The clean-up looks again at least this often while descendants remain. */
-#define CLEANUP_RETRY_NS (20 * 1000000LL)
+/* The clean-up looks again at least this often while children remain. */
+#define CLEANUP_RETRY_MS 20
+/* Where the sandbox sees the init (this program, bound read-only). */
+#define SANDBOX_INIT "/run/supervise"
+#define MAX_CGROUPS 4
+
+/* Orders supervise sends the init, one byte each. Any other byte is a
+ * signal number to pass on to PROGRAM alone. */
+#define ORDER_TERM_GROUP 'G' /* the timeout: SIGTERM to PROGRAM's process group */
+#define ORDER_KILL_ALL 'K'   /* the grace period is over: kill everything, exit */
 
 /* The resource limits supervise can set, in the order of the options. */
 struct limit_option {
@@ -108,10 +137,14 @@ struct supervise_options {
     rlim_t limit_value[LIMIT_COUNT];
     const char *user;              /* NULL: run as ourselves */
     const char *directory;         /* NULL: stay where we are */
+    const char *cgroups[MAX_CGROUPS];
+    int cgroup_count;
+    const char *sandbox_options;   /* NULL: no sandbox */
+    int init_fd;                   /* -1; else run as the init, told over this */
     char **command;                /* PROGRAM and its arguments */
 };
 
-/* What the child must do between fork() and exec(), all decided (and
+/* What a child must do between fork() and exec(), all decided (and
  * checked where possible) in the parent, where errors can still exit 1. */
 struct planned_limit {
     int resource;
@@ -125,24 +158,27 @@ struct child_plan {
     uid_t uid;
     gid_t gid;
     const char *directory;
+    const char *cgroups[MAX_CGROUPS];
+    int cgroup_count;
+    int keep_fds[2];      /* descriptors the child keeps open across exec */
     char **command;
 };
 
-/* The parent's view of the running program. */
+/* supervise's view of its child (bwrap, or the init) and of PROGRAM. */
 struct supervision {
-    pid_t child;            /* PROGRAM; also its process group and session */
+    pid_t child;            /* bwrap or the init; also its process group */
     int child_ended;
-    int wait_status;        /* from waitpid(), once child_ended */
+    int child_status;       /* from waitpid(), once child_ended */
+    int control;            /* our end of the socket to the init; -1 once closed */
+    int program_ended;      /* the init sent PROGRAM's wait status */
+    int program_status;
     int timed_out;
     long long timeout_at;   /* monotonic ns; 0: none (or already fired) */
-    long long kill_at;      /* monotonic ns of the SIGKILL; 0: none due */
+    long long kill_at;      /* monotonic ns of ORDER_KILL_ALL; 0: none due */
+    long long give_up_at;   /* monotonic ns of the last resort SIGKILL; 0: none */
     long long grace_ns;
+    int wait_status;        /* how it all ended: PROGRAM's, or the child's */
 };
-
-/* Signals the parent waits for with sigtimedwait() instead of handling
- * them: no handler, so nothing has to be async-signal-safe. */
-static const int watched_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
-#define WATCHED_COUNT (sizeof watched_signals / sizeof watched_signals[0])
 
 /* ---- the command line ---------------------------------------------------- */
 
@@ -234,8 +270,10 @@ static void parse_args(int argc, char *argv[], struct supervise_options *options
 
     memset(options, 0, sizeof *options);
     options->grace_ns = NS_PER_SECOND;
+    options->init_fd = -1;
     for (i = 1; i < argc && argv[i][0] == '-'; i += 2) {
         const char *name = argv[i], *value = argv[i + 1];
+        unsigned long long number;
 
         if (strcmp(name, "--") == 0) {
             i++;
@@ -259,6 +297,17 @@ static void parse_args(int argc, char *argv[], struct supervise_options *options
             options->user = value;
         } else if (strcmp(name, "--chdir") == 0) {
             options->directory = value;
+        } else if (strcmp(name, "--cgroup") == 0) {
+            if (options->cgroup_count == MAX_CGROUPS)
+                bad_value(name, value, "at most 4 control groups");
+            options->cgroups[options->cgroup_count++] = value;
+        } else if (strcmp(name, "--sandbox") == 0) {
+            options->sandbox_options = value;
+        } else if (strcmp(name, "--init") == 0) {
+            /* Internal: how supervise starts its init (see the top). */
+            if (parse_whole(value, 1000000, &number) == -1)
+                bad_value(name, value, "expected a descriptor");
+            options->init_fd = (int)number;
         } else if (!parse_limit_option(name, value, options)) {
             snprintf(problem, sizeof problem, "unknown option: %s", name);
             net_usage_error(problem, short_usage);
@@ -269,7 +318,7 @@ static void parse_args(int argc, char *argv[], struct supervise_options *options
     options->command = &argv[i];
 }
 
-/* ---- preparing the child, in the parent ---------------------------------- */
+/* ---- preparing a child, in the parent ------------------------------------ */
 
 /* Work out the rlimit for limit option I. Without root, a hard limit can
  * only go down, so a value above the current hard limit is an error here,
@@ -298,14 +347,35 @@ static struct rlimit plan_limit(size_t i, rlim_t value, int is_root)
     return wanted;
 }
 
-/* Fill PLAN from OPTIONS: every limit to set, the user to become, the
- * folder and the command. Exits 1 for a limit that cannot be set or a user
- * that does not exist. */
-static void plan_child(const struct supervise_options *options, struct child_plan *plan)
+/* Look up USER (a name, or a number for both uid and gid) into PLAN.
+ * Exits 1 for a name that does not exist. */
+static void plan_user(const char *user, struct child_plan *plan)
+{
+    unsigned long long number;
+    struct passwd *account;
+    char what[128];
+
+    plan->change_user = 1;
+    if (parse_whole(user, 0x7fffffff, &number) == 0) {
+        plan->uid = (uid_t)number;
+        plan->gid = (gid_t)number;
+        return;
+    }
+    errno = 0;
+    account = getpwnam(user);
+    if (account == NULL) {
+        snprintf(what, sizeof what, "look up user %s", user);
+        net_die(what, errno != 0 ? strerror(errno) : "no such user");
+    }
+    plan->uid = account->pw_uid;
+    plan->gid = account->pw_gid;
+}
+
+/* Fill PLAN with every limit to set (the core limit and the options'). */
+static void plan_limits(const struct supervise_options *options, struct child_plan *plan)
 {
     int is_root = geteuid() == 0;
 
-    memset(plan, 0, sizeof *plan);
     /* A crashing student program must not fill the disk with core files. */
     plan->limits[plan->limit_count++] =
         (struct planned_limit){ RLIMIT_CORE, "core-dump limit", { 0, 0 } };
@@ -317,23 +387,6 @@ static void plan_child(const struct supervise_options *options, struct child_pla
             plan_limit(i, options->limit_value[i], is_root),
         };
     }
-    /* Only root can change user; anyone else already is unprivileged. */
-    if (options->user != NULL && is_root) {
-        struct passwd *account;
-        char what[128];
-
-        errno = 0;
-        account = getpwnam(options->user);
-        if (account == NULL) {
-            snprintf(what, sizeof what, "look up user %s", options->user);
-            net_die(what, errno != 0 ? strerror(errno) : "no such user");
-        }
-        plan->change_user = 1;
-        plan->uid = account->pw_uid;
-        plan->gid = account->pw_gid;
-    }
-    plan->directory = options->directory;
-    plan->command = options->command;
 }
 
 /* Open the --status file now, so that a path that cannot be written fails
@@ -354,7 +407,7 @@ static int open_status_file(const char *path)
     return fd;
 }
 
-/* ---- the child, between fork() and exec() -------------------------------- */
+/* ---- a child, between fork() and exec() ------------------------------------ */
 
 /* Report WHAT and errno's reason, then end the child with 127, the shell's
  * "could not run" status. _exit(): the parent's stdio buffers are not ours
@@ -365,12 +418,12 @@ static _Noreturn void child_fail(const char *what)
     _exit(EXIT_CANNOT_RUN);
 }
 
-/* Mark every descriptor from 3 up close-on-exec, so PROGRAM inherits only
- * stdin, stdout and stderr (a test's pipes and sockets stay out of reach).
- * /proc/self/fd lists the open ones: looping up to the descriptor limit
- * would take a million close() calls where that limit is high. Marking
- * rather than closing keeps the listing's own descriptor valid while it is
- * read. */
+/* Mark every descriptor from 3 up close-on-exec, so that a child inherits
+ * only stdin, stdout and stderr (a test's pipes and sockets stay out of
+ * reach). /proc/self/fd lists the open ones: looping up to the descriptor
+ * limit would take a million fcntl() calls where that limit is high.
+ * Marking rather than closing keeps the listing's own descriptor valid
+ * while it is read. */
 static void close_inherited_descriptors(void)
 {
     DIR *listing = opendir("/proc/self/fd");
@@ -398,6 +451,24 @@ static void close_inherited_descriptors(void)
         child_fail("close /proc/self/fd");
 }
 
+/* Move the calling process into each control group of PLAN: what it
+ * starts later stays there, whatever it does. */
+static void join_cgroups(const struct child_plan *plan)
+{
+    char path[512], pid_text[32], what[600];
+
+    for (int i = 0; i < plan->cgroup_count; i++) {
+        int fd, len = snprintf(pid_text, sizeof pid_text, "%ld\n", (long)getpid());
+
+        snprintf(path, sizeof path, "%s/cgroup.procs", plan->cgroups[i]);
+        fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd == -1 || write(fd, pid_text, (size_t)len) != len || close(fd) == -1) {
+            snprintf(what, sizeof what, "join control group %s", plan->cgroups[i]);
+            child_fail(what);
+        }
+    }
+}
+
 /* Give up root for the planned user: supplementary groups first, then the
  * group, then the user, since after setuid() the others are not allowed. */
 static void drop_privileges(const struct child_plan *plan)
@@ -410,15 +481,15 @@ static void drop_privileges(const struct child_plan *plan)
         child_fail("change user");
 }
 
-/* Die with supervise: if supervise is killed with SIGKILL and cannot clean
- * up, the kernel still kills PROGRAM. Set after the user change, which
- * clears it. */
-static void die_with_supervisor(pid_t supervisor)
+/* Die with PARENT: if it is killed with SIGKILL and cannot clean up, the
+ * kernel still kills this child. Set after the user change, which clears
+ * it. */
+static void die_with(pid_t parent)
 {
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1)
         child_fail("set the parent-death signal");
-    /* Supervise may have died before prctl(): then no signal would come. */
-    if (getppid() != supervisor)
+    /* The parent may have died before prctl(): then no signal would come. */
+    if (getppid() != parent)
         _exit(EXIT_CANNOT_RUN);
 }
 
@@ -444,8 +515,9 @@ static void restore_signals(void)
         child_fail("unblock signals");
 }
 
-/* The child: set PROGRAM's stage and exec it. Never returns. */
-static _Noreturn void run_child(const struct child_plan *plan, pid_t supervisor)
+/* A child, right after fork(): set its stage as PLAN says and exec PLAN's
+ * command. Never returns. */
+static _Noreturn void exec_child(const struct child_plan *plan, pid_t parent)
 {
     char what[512];
 
@@ -453,7 +525,12 @@ static _Noreturn void run_child(const struct child_plan *plan, pid_t supervisor)
      * signalled at once, and the terminal's Ctrl-C does not reach it. */
     if (setsid() == -1)
         child_fail("start a new session");
+    join_cgroups(plan);
     close_inherited_descriptors();
+    for (int i = 0; i < 2; i++) {
+        if (plan->keep_fds[i] >= 0 && fcntl(plan->keep_fds[i], F_SETFD, 0) == -1)
+            child_fail("keep a descriptor open");
+    }
     for (int i = 0; i < plan->limit_count; i++) {
         const struct planned_limit *limit = &plan->limits[i];
 
@@ -470,14 +547,12 @@ static _Noreturn void run_child(const struct child_plan *plan, pid_t supervisor)
         snprintf(what, sizeof what, "change folder to %s", plan->directory);
         child_fail(what);
     }
-    die_with_supervisor(supervisor);
+    die_with(parent);
     restore_signals();
     execvp(plan->command[0], plan->command);
     snprintf(what, sizeof what, "cannot run %s", plan->command[0]);
     child_fail(what);
 }
-
-/* ---- the parent: waiting ----------------------------------------------- */
 
 /* Nanoseconds on the monotonic clock, which no clock change moves. */
 static long long now_ns(void)
@@ -489,77 +564,72 @@ static long long now_ns(void)
     return (long long)now.tv_sec * NS_PER_SECOND + now.tv_nsec;
 }
 
-/* Block the watched signals (they stay pending until sigtimedwait() takes
- * them) and give each its default action: an inherited SIG_IGN for SIGCHLD
- * would make the kernel reap children itself, and waitpid() would never
- * see how PROGRAM ended. Stores the blocked set in *WATCHED. */
-static void watch_signals(sigset_t *watched)
+/* ---- waiting: signals as a descriptor ------------------------------------ */
+
+/* Block SIGNALS (COUNT of them) and return a descriptor that reads them
+ * (signalfd), for poll() beside the control socket. Each gets its default
+ * action first: an inherited SIG_IGN for SIGCHLD would make the kernel
+ * reap children itself, and waitpid() would never see how they ended. */
+static int signal_descriptor(const int *signals, size_t count)
 {
-    sigemptyset(watched);
-    for (size_t i = 0; i < WATCHED_COUNT; i++)
-        sigaddset(watched, watched_signals[i]);
-    if (sigprocmask(SIG_BLOCK, watched, NULL) == -1)
-        net_die("block signals", strerror(errno));
-    for (size_t i = 0; i < WATCHED_COUNT; i++) {
-        if (signal(watched_signals[i], SIG_DFL) == SIG_ERR)
+    sigset_t set;
+    int fd;
+
+    sigemptyset(&set);
+    for (size_t i = 0; i < count; i++) {
+        sigaddset(&set, signals[i]);
+        if (signal(signals[i], SIG_DFL) == SIG_ERR)
             net_die("reset a signal's action", strerror(errno));
     }
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+        net_die("block signals", strerror(errno));
+    fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd == -1)
+        net_die("read signals from a descriptor", strerror(errno));
+    return fd;
 }
 
-/* Make supervise the reaper of everything PROGRAM leaves behind, and turn
- * the death of whoever started supervise into a stop request (SIGTERM). */
-static void adopt_orphans_and_watch_starter(void)
+/* Milliseconds from now until monotonic DEADLINE (ns), for poll(); -1
+ * (wait for ever) when DEADLINE is 0. */
+static int ms_until(long long deadline)
 {
-    pid_t starter = getppid();
-
-    /* Orphaned descendants come to us instead of init, so they can be
-     * found, killed and reaped. */
-    if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-        net_die("become a subreaper", strerror(errno));
-    if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-        net_die("set the parent-death signal", strerror(errno));
-    /* The starter may have died before prctl(): no signal would come, so
-     * raise it ourselves (it stays pending, as SIGTERM is blocked). */
-    if (getppid() != starter && raise(SIGTERM) != 0)
-        net_die("raise SIGTERM", strerror(errno));
-}
-
-/* Wait for one of the signals in WATCHED, until monotonic time DEADLINE
- * (0: no deadline). Returns the signal, or 0 when the deadline passed. */
-static int wait_for_signal(const sigset_t *watched, long long deadline)
-{
-    struct timespec timeout;
     long long remaining;
-    int signo;
 
-    if (deadline == 0) {
-        signo = sigwaitinfo(watched, NULL);
-    } else {
-        remaining = deadline - now_ns();
-        if (remaining < 0)
-            remaining = 0;
-        timeout.tv_sec = (time_t)(remaining / NS_PER_SECOND);
-        timeout.tv_nsec = (long)(remaining % NS_PER_SECOND);
-        signo = sigtimedwait(watched, NULL, &timeout);
-    }
-    if (signo == -1 && errno != EAGAIN && errno != EINTR)
-        net_die("wait for signals", strerror(errno));
-    return signo == -1 ? 0 : signo;
+    if (deadline == 0)
+        return -1;
+    remaining = deadline - now_ns();
+    if (remaining <= 0)
+        return 0;
+    return (int)((remaining + 999999) / 1000000);
 }
 
-/* Reap every child that has ended: PROGRAM, and any orphaned descendant
- * re-parented to us (left unreaped, it would stay a zombie). Records how
- * PROGRAM ended. Returns 1 while some child remains, 0 when none does. */
-static int reap_children(struct supervision *run)
+/* The earliest of the deadlines A, B and C that are set (not 0). */
+static long long earliest(long long a, long long b, long long c)
+{
+    long long times[3] = { a, b, c }, first = 0;
+
+    for (int i = 0; i < 3; i++) {
+        if (times[i] != 0 && (first == 0 || times[i] < first))
+            first = times[i];
+    }
+    return first;
+}
+
+/* ---- the init: PROGRAM's parent -------------------------------------------- */
+
+/* Reap every child of the init that has ended; when PROGRAM is one, set
+ * *ENDED and store its wait status in *STATUS. Returns 1 while children
+ * remain, 0 when none does. */
+static int reap_children(pid_t program, int *ended, int *status)
 {
     for (;;) {
-        int status;
-        pid_t pid = waitpid(-1, &status, WNOHANG);
+        int wait_status;
+        pid_t pid = waitpid(-1, &wait_status, WNOHANG);
 
         if (pid > 0) {
-            if (pid == run->child) {
-                run->child_ended = 1;
-                run->wait_status = status;
+            if (pid == program) {
+                *ended = 1;
+                *status = wait_status;
             }
             continue;
         }
@@ -572,155 +642,144 @@ static int reap_children(struct supervision *run)
     }
 }
 
-/* ---- the parent: killing ----------------------------------------------- */
-
-/* One process in the /proc snapshot. */
-struct process {
-    pid_t pid;
-    pid_t parent;
-};
-
-/* Parent of process PID, read from /proc/PID/stat ("PID (NAME) S PPID ...";
- * NAME may hold spaces and parentheses, so parse after the last ')').
- * Returns it, or -1 when the process is gone. */
-static pid_t parent_of(const char *pid_text)
+/* Outside a sandbox: SIGKILL PROGRAM's process group and every child of
+ * the init. Orphaned grandchildren come to the init (a subreaper) as their
+ * parents die, and the next round kills them. */
+static void kill_children(pid_t program)
 {
-    char path[64], line[512], *name_end;
-    int fd, parent;
-    ssize_t length;
+    char path[64];
+    long pid;
+    FILE *children;
 
-    snprintf(path, sizeof path, "/proc/%s/stat", pid_text);
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1)
-        return -1; /* it ended between readdir() and open() */
-    length = read(fd, line, sizeof line - 1);
-    if (close(fd) == -1 || length <= 0)
-        return -1;
-    line[length] = '\0';
-    name_end = strrchr(line, ')');
-    if (name_end == NULL || sscanf(name_end + 1, " %*c %d", &parent) != 1)
-        return -1;
-    return (pid_t)parent;
+    kill(-program, SIGKILL); /* ESRCH: that group is gone already */
+    snprintf(path, sizeof path, "/proc/self/task/%ld/children", (long)getpid());
+    children = fopen(path, "re");
+    if (children == NULL)
+        net_die("list the init's children", strerror(errno));
+    while (fscanf(children, "%ld", &pid) == 1)
+        kill((pid_t)pid, SIGKILL);
+    fclose(children);
 }
 
-/* Snapshot every process's pid and parent from /proc into *TABLE (sorted
- * by pid; the caller frees it). Returns the count, or -1 with errno set. */
-static long read_process_table(struct process **table)
+/* Kill everything PROGRAM left and reap it all, until the init has no child
+ * (then it has no descendant either). In a PID namespace of its own the
+ * init is pid 1, and kill(-1) reaches every other process in it. Gives up
+ * after CLEANUP_LIMIT_NS, so the init can never hang here. */
+static void kill_all(pid_t program, int signals)
 {
-    DIR *proc = opendir("/proc");
-    struct dirent *entry;
-    struct process *entries = NULL;
-    size_t count = 0, capacity = 0;
+    long long give_up_at = now_ns() + CLEANUP_LIMIT_NS;
+    int ended = 0, status;
+    struct signalfd_siginfo info;
 
-    if (proc == NULL)
-        return -1;
-    while ((entry = readdir(proc)) != NULL) {
-        pid_t parent;
-
-        if (entry->d_name[0] < '1' || entry->d_name[0] > '9')
-            continue; /* not a process: "self", "sys", ... */
-        if ((parent = parent_of(entry->d_name)) == -1)
-            continue;
-        if (count == capacity) {
-            size_t bigger = capacity == 0 ? 256 : capacity * 2;
-            struct process *grown = realloc(entries, bigger * sizeof *grown);
-            if (grown == NULL) {
-                free(entries);
-                closedir(proc);
-                errno = ENOMEM;
-                return -1;
-            }
-            entries = grown;
-            capacity = bigger;
+    for (;;) {
+        if (getpid() == 1)
+            kill(-1, SIGKILL);
+        else
+            kill_children(program);
+        if (!reap_children(program, &ended, &status))
+            return;
+        if (now_ns() >= give_up_at) {
+            net_error("kill the program's descendants", "some still run after 5 s");
+            return;
         }
-        entries[count].pid = (pid_t)atol(entry->d_name);
-        entries[count++].parent = parent;
+        /* A SIGCHLD ends the wait early. */
+        struct pollfd wait_child = { signals, POLLIN, 0 };
+        if (poll(&wait_child, 1, CLEANUP_RETRY_MS) > 0)
+            while (read(signals, &info, sizeof info) > 0)
+                ;
     }
-    if (closedir(proc) == -1) {
-        free(entries);
-        return -1;
-    }
-    *table = entries;
-    return (long)count;
 }
 
-/* qsort()/bsearch() order of struct process: by pid. */
-static int compare_pids(const void *a, const void *b)
+/* The init (--init FD): start PROGRAM, pass on what supervise orders over
+ * the control socket FD, send back PROGRAM's wait status once it has ended,
+ * then kill whatever is left. Returns the init's exit status. */
+static int run_init(const struct supervise_options *options)
 {
-    pid_t pid_a = ((const struct process *)a)->pid, pid_b = ((const struct process *)b)->pid;
+    static const int init_signals[] = { SIGCHLD };
+    int control = options->init_fd, signals, ended = 0, status = 0;
+    struct signalfd_siginfo info;
+    struct child_plan plan;
+    pid_t program, self = getpid();
 
-    return (pid_a > pid_b) - (pid_a < pid_b);
-}
+    memset(&plan, 0, sizeof plan);
+    plan.keep_fds[0] = plan.keep_fds[1] = -1;
+    /* Outside a sandbox the init stays root, so that PROGRAM cannot kill it
+     * and escape the clean-up; PROGRAM alone becomes the user. */
+    if (options->user != NULL && geteuid() == 0)
+        plan_user(options->user, &plan);
+    plan.command = options->command;
+    if (fcntl(control, F_SETFD, FD_CLOEXEC) == -1)
+        net_die("mark the control socket close-on-exec", strerror(errno));
+    signals = signal_descriptor(init_signals, 1);
+    /* Orphans must come to the init to be killed: as pid 1 of its own
+     * namespace they do anyway; elsewhere only to a subreaper. */
+    if (self != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+        net_die("become a subreaper", strerror(errno));
+    program = fork();
+    if (program == -1)
+        net_die("fork", strerror(errno));
+    if (program == 0)
+        exec_child(&plan, self);
 
-/* Whether PROCESS's parent chain in TABLE (COUNT entries) leads to
- * ANCESTOR. The walk is bounded by COUNT: a snapshot taken while processes
- * come and go could, with pids reused, hold a loop. */
-static int descends_from(const struct process *process, const struct process *table,
-                         size_t count, pid_t ancestor)
-{
-    pid_t parent = process->parent;
+    while (!ended) {
+        struct pollfd fds[2] = { { signals, POLLIN, 0 }, { control, POLLIN, 0 } };
+        unsigned char order;
+        ssize_t got;
 
-    for (size_t steps = 0; steps < count && parent > 1; steps++) {
-        struct process key = { parent, 0 }, *found;
-
-        if (parent == ancestor)
-            return 1;
-        found = bsearch(&key, table, count, sizeof *table, compare_pids);
-        if (found == NULL)
-            return 0;
-        parent = found->parent;
+        if (poll(fds, 2, -1) == -1 && errno != EINTR)
+            net_die("wait for the program", strerror(errno));
+        while (read(signals, &info, sizeof info) > 0)
+            ;
+        reap_children(program, &ended, &status);
+        if (ended || fds[1].revents == 0)
+            continue;
+        got = read(control, &order, 1);
+        if (got == -1 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        /* End of file: supervise is gone; as good as the order to stop. */
+        if (got != 1 || order == ORDER_KILL_ALL)
+            break;
+        if (order == ORDER_TERM_GROUP) {
+            /* Just after fork() PROGRAM may not lead its group yet. */
+            if (kill(-program, SIGTERM) == -1)
+                kill(program, SIGTERM);
+        } else {
+            kill(program, order);
+        }
     }
+    if (ended && net_write_all(control, &status, sizeof status) == -1)
+        net_error("report how the program ended", strerror(errno));
+    kill_all(program, signals);
     return 0;
 }
 
-/* SIGKILL every process whose parent chain leads to supervise: descendants
- * that left PROGRAM's process group (setsid, setpgid) are found this way.
- * A missing /proc is reported once, not on every retry. */
-static void kill_descendants(void)
-{
-    static int reported;
-    struct process *table;
-    long count = read_process_table(&table);
-    pid_t self = getpid();
+/* ---- supervise: the init's parent ------------------------------------------ */
 
-    if (count == -1) {
-        if (!reported)
-            net_error("list processes in /proc", strerror(errno));
-        reported = 1;
-        return;
-    }
-    qsort(table, (size_t)count, sizeof *table, compare_pids);
-    for (long i = 0; i < count; i++) {
-        if (descends_from(&table[i], table, (size_t)count, self) &&
-            kill(table[i].pid, SIGKILL) == -1 && errno != ESRCH)
-            net_error("kill a descendant", strerror(errno));
-    }
-    free(table);
+/* Tell the init ORDER. A gone init (it has ended) is no error. */
+static void send_order(const struct supervision *run, unsigned char order)
+{
+    if (run->control != -1 && write(run->control, &order, 1) == -1 &&
+        errno != EPIPE && errno != ECONNRESET)
+        net_error("give the init an order", strerror(errno));
 }
 
-/* Send SIGNO to PROGRAM's process group. Just after fork() the child may
- * not have called setsid() yet, so there is no such group: then signal the
- * child alone, but only while it is unreaped (after that its pid may belong
- * to someone else). ESRCH, nobody left to signal, is no error. */
-static void signal_group(const struct supervision *run, int signo)
+/* Read PROGRAM's wait status from the init, if it has come; close the
+ * socket once the init has closed its end. */
+static void read_program_status(struct supervision *run)
 {
-    if (kill(-run->child, signo) == 0)
-        return;
-    if (errno == ESRCH) {
-        if (run->child_ended || kill(run->child, signo) == 0 || errno == ESRCH)
-            return;
+    int status;
+    ssize_t got = recv(run->control, &status, sizeof status, MSG_DONTWAIT);
+
+    if (got == (ssize_t)sizeof status) {
+        run->program_ended = 1;
+        run->program_status = status;
+    } else if (got == 0 || (got == -1 && errno != EAGAIN && errno != EINTR)) {
+        close(run->control);
+        run->control = -1;
     }
-    net_error("signal the program's process group", strerror(errno));
 }
 
-/* SIGKILL PROGRAM's process group and every descendant of supervise. */
-static void kill_everything(const struct supervision *run)
-{
-    signal_group(run, SIGKILL);
-    kill_descendants();
-}
-
-/* Schedule the SIGKILL one grace period from now, unless an earlier one
+/* Schedule ORDER_KILL_ALL one grace period from now, unless an earlier one
  * is already due. */
 static void schedule_kill(struct supervision *run)
 {
@@ -730,64 +789,138 @@ static void schedule_kill(struct supervision *run)
         run->kill_at = kill_at;
 }
 
-/* ---- the parent: from start to end ------------------------------------- */
-
-/* Wait until PROGRAM ends, passing on stop signals and enforcing the
- * timeout and the grace period. Never busy: each pass sleeps in
- * sigwaitinfo()/sigtimedwait() until a signal or the next deadline. */
-static void supervise_child(struct supervision *run, const sigset_t *watched)
+/* Handle the signals waiting on SIGNALS: a stop signal is passed on to
+ * PROGRAM (through the init) and starts the grace period; SIGCHLD means
+ * supervise's one child (bwrap or the init) may have ended. */
+static void take_signals(struct supervision *run, int signals)
 {
-    for (;;) {
-        long long deadline = run->timeout_at;
-        int signo;
+    struct signalfd_siginfo info;
+    int status;
 
-        reap_children(run);
-        if (run->child_ended)
-            return;
-        if (run->kill_at != 0 && (deadline == 0 || run->kill_at < deadline))
-            deadline = run->kill_at;
-        signo = wait_for_signal(watched, deadline);
-        if (signo == SIGTERM || signo == SIGINT || signo == SIGHUP) {
-            /* PROGRAM alone: a test checks how the program itself stops. */
-            if (kill(run->child, signo) == -1 && errno != ESRCH)
-                net_error("pass on a signal", strerror(errno));
+    while (read(signals, &info, sizeof info) == (ssize_t)sizeof info) {
+        if (info.ssi_signo != SIGCHLD) {
+            send_order(run, (unsigned char)info.ssi_signo);
             schedule_kill(run);
         }
-        if (run->timeout_at != 0 && now_ns() >= run->timeout_at) {
-            run->timed_out = 1;
-            run->timeout_at = 0;
-            signal_group(run, SIGTERM);
-            schedule_kill(run);
-        }
-        if (run->kill_at != 0 && now_ns() >= run->kill_at) {
-            run->kill_at = 0;
-            kill_everything(run);
-        }
+    }
+    if (!run->child_ended && waitpid(run->child, &status, WNOHANG) == run->child) {
+        run->child_ended = 1;
+        run->child_status = status;
     }
 }
 
-/* PROGRAM has ended: kill whatever it left running and reap it all, until
- * supervise has no child at all (with no children it has no descendants).
- * Gives up after CLEANUP_LIMIT_NS, so supervise can never hang here. */
-static void clean_up(struct supervision *run, const sigset_t *watched)
+/* Wait until the child ends, passing on stop signals and enforcing the
+ * timeout and the grace period. Never busy: each pass sleeps in poll()
+ * until a signal, a message from the init or the next deadline. */
+static void supervise_child(struct supervision *run, int signals)
 {
-    long long give_up_at = now_ns() + CLEANUP_LIMIT_NS;
+    while (!run->child_ended) {
+        long long deadline = earliest(run->timeout_at, run->kill_at, run->give_up_at), now;
+        struct pollfd fds[2] = { { signals, POLLIN, 0 }, { run->control, POLLIN, 0 } };
 
-    for (;;) {
-        long long now;
-
-        kill_everything(run);
-        if (!reap_children(run))
-            return;
+        if (poll(fds, 2, ms_until(deadline)) == -1 && errno != EINTR)
+            net_die("wait for the program", strerror(errno));
+        take_signals(run, signals);
+        if (run->control != -1 && fds[1].revents != 0)
+            read_program_status(run);
         now = now_ns();
-        if (now >= give_up_at) {
-            net_error("kill the program's descendants", "some still run after 5 s");
-            return;
+        if (run->timeout_at != 0 && now >= run->timeout_at) {
+            run->timed_out = 1;
+            run->timeout_at = 0;
+            send_order(run, ORDER_TERM_GROUP);
+            schedule_kill(run);
         }
-        /* A SIGCHLD ends the wait early; a stop signal now changes nothing. */
-        wait_for_signal(watched, now + CLEANUP_RETRY_NS < give_up_at
-                                     ? now + CLEANUP_RETRY_NS : give_up_at);
+        if (run->kill_at != 0 && now >= run->kill_at) {
+            run->kill_at = 0;
+            send_order(run, ORDER_KILL_ALL);
+            run->give_up_at = now + CLEANUP_LIMIT_NS;
+        }
+        if (run->give_up_at != 0 && now >= run->give_up_at) {
+            /* The init did not end: kill it (in a sandbox, its namespace
+             * dies with it) and bwrap, its whole process group. */
+            run->give_up_at = 0;
+            kill(-run->child, SIGKILL);
+        }
     }
+    /* The init has ended; what it sent last is still in the socket. */
+    if (run->control != -1)
+        read_program_status(run);
+}
+
+/* Make the death of whoever started supervise a stop request (SIGTERM). */
+static void watch_starter(void)
+{
+    pid_t starter = getppid();
+
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+        net_die("set the parent-death signal", strerror(errno));
+    /* The starter may have died before prctl(): no signal would come, so
+     * raise it ourselves (it stays pending, as SIGTERM is blocked). */
+    if (getppid() != starter && raise(SIGTERM) != 0)
+        net_die("raise SIGTERM", strerror(errno));
+}
+
+/* Fill PLAN for supervise's child: limits, control groups, and the command
+ * that starts the init, in a sandbox or not. CONTROL is the init's end of
+ * the socket. Exits 1 when the sandbox's options file cannot be opened. */
+static void plan_child(const struct supervise_options *options, int control,
+                       struct child_plan *plan)
+{
+    static char self[4096], control_text[16], options_text[16];
+    size_t n = 0, args = 0;
+    ssize_t len;
+    char **argv;
+
+    memset(plan, 0, sizeof *plan);
+    plan->keep_fds[0] = control;
+    plan->keep_fds[1] = -1;
+    plan_limits(options, plan);
+    plan->directory = options->directory;
+    plan->cgroup_count = options->cgroup_count;
+    memcpy(plan->cgroups, options->cgroups, sizeof plan->cgroups);
+    len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0 || (size_t)len == sizeof self - 1)
+        net_die("find supervise's own path in /proc/self/exe", strerror(errno));
+    self[len] = '\0';
+    snprintf(control_text, sizeof control_text, "%d", control);
+    while (options->command[args] != NULL)
+        args++;
+    argv = calloc(args + 16, sizeof *argv);
+    if (argv == NULL)
+        net_die("plan the command", strerror(ENOMEM));
+    if (options->sandbox_options != NULL) {
+        int fd = open(options->sandbox_options, O_RDONLY | O_CLOEXEC);
+        char what[512];
+
+        if (fd == -1) {
+            snprintf(what, sizeof what, "open the sandbox's options %s", options->sandbox_options);
+            net_die(what, strerror(errno));
+        }
+        plan->keep_fds[1] = fd;
+        snprintf(options_text, sizeof options_text, "%d", fd);
+        /* bwrap is unprivileged: the user changes before it starts. */
+        if (options->user != NULL && geteuid() == 0)
+            plan_user(options->user, plan);
+        /* The init first: the options may end by making / read-only. */
+        const char *sandbox[] = { "bwrap", "--die-with-parent", "--as-pid-1",
+                                  "--ro-bind", self, SANDBOX_INIT, "--args", options_text,
+                                  "--", SANDBOX_INIT, "--init", control_text };
+        for (size_t i = 0; i < sizeof sandbox / sizeof sandbox[0]; i++)
+            argv[n++] = (char *)sandbox[i];
+    } else {
+        argv[n++] = self;
+        argv[n++] = "--init";
+        argv[n++] = control_text;
+        if (options->user != NULL) {
+            argv[n++] = "--user";
+            argv[n++] = (char *)options->user;
+        }
+    }
+    argv[n++] = "--";
+    for (size_t i = 0; i < args; i++)
+        argv[n++] = options->command[i];
+    argv[n] = NULL;
+    plan->command = argv;
 }
 
 /* The standard abbreviation of signal SIGNO: "SIGPIPE". Returns BUF or a
@@ -867,36 +1000,47 @@ static void write_status(int fd, const char *line, const char *path)
 
 int main(int argc, char *argv[])
 {
+    static const int watched_signals[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
     struct supervise_options options;
     struct child_plan plan;
     struct supervision run;
-    sigset_t watched;
     char ending[128];
-    int status_fd, exit_status;
+    int status_fd, exit_status, signals, ends[2];
     pid_t supervisor;
 
     net_init("supervise");
     parse_args(argc, argv, &options);
-    plan_child(&options, &plan);
+    if (options.init_fd >= 0)
+        return run_init(&options);
     status_fd = open_status_file(options.status_path);
 
     /* Block the signals before fork(), so none can slip in unnoticed
      * between the child's start and the first wait. */
-    watch_signals(&watched);
-    adopt_orphans_and_watch_starter();
+    signals = signal_descriptor(watched_signals,
+                                sizeof watched_signals / sizeof watched_signals[0]);
+    watch_starter();
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) == -1)
+        net_die("make the init's control socket", strerror(errno));
+    plan_child(&options, ends[1], &plan);
     supervisor = getpid();
     memset(&run, 0, sizeof run);
     run.grace_ns = options.grace_ns;
+    run.control = ends[0];
     if (options.timeout_ns > 0)
         run.timeout_at = now_ns() + options.timeout_ns;
     run.child = fork();
     if (run.child == -1)
         net_die("fork", strerror(errno));
     if (run.child == 0)
-        run_child(&plan, supervisor);
+        exec_child(&plan, supervisor);
+    close(ends[1]);
+    if (plan.keep_fds[1] != -1)
+        close(plan.keep_fds[1]);
 
-    supervise_child(&run, &watched);
-    clean_up(&run, &watched);
+    supervise_child(&run, signals);
+    /* Without a status from the init, the child itself failed (bwrap could
+     * not build the sandbox, or the init could not start): say how. */
+    run.wait_status = run.program_ended ? run.program_status : run.child_status;
     exit_status = describe_ending(&run, options.timeout_ns, ending, sizeof ending);
     write_status(status_fd, ending, options.status_path);
     return exit_status;

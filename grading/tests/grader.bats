@@ -5,6 +5,7 @@
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
 bats_load_library bats-assert
+load ../lib/marks
 
 GRADE="$BATS_TEST_DIRNAME/../grade"
 KIT="$BATS_TEST_DIRNAME/../.."
@@ -173,15 +174,10 @@ hostile_class() {
 	grep -q 'spam spam' "$class/prints-forever/01-tcp-client/tcp-client.c"
 }
 
-# processes_of_graded_programs: any process still running a program from a
-# grader's private copy.
-processes_of_graded_programs() {
-	ps -eo pid=,args= | grep -E '/kit-grade\.[A-Za-z0-9]+/submission/' | grep -v grep || true
-}
-
 @test "grader: grade-class grades a hostile class: right CSV rows, within limits, nothing left running" {
 	hostile_class "$WORK/class"
-	run timeout 600 "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
+	local mark=hostile-$$-$RANDOM
+	run env KIT_RUN_MARK="$mark" timeout 600 "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
 		"$WORK/class" 01-tcp-client 02-hello-server
 	assert_success
 	local csv=$WORK/out/grades.csv
@@ -205,12 +201,8 @@ processes_of_graded_programs() {
 	done
 	# Nothing that a submission started is left, sleeper included.
 	sleep 1
-	run processes_of_graded_programs
+	run processes_marked "$mark"
 	assert_output ""
-	if [[ $(id -u) -eq 0 ]] && id -u nobody >/dev/null 2>&1; then
-		run ps -u nobody -o pid=,args=
-		assert_output ""
-	fi
 }
 
 @test "grader: the default points (grading/points) sum to 100 over every test, and every row matches a test" {
