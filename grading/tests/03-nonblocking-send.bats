@@ -80,8 +80,9 @@ sink_misplaced() {
 #       in the first 4 KiB (sent by the very first send()) or one that
 #       "foobar\n" never holds
 #   N3  it exited 0 although the sink got the data short, long or with the
-#       right bytes in the wrong place later on, or although the sink hung
-#       up early and it never met a full send buffer: sends taken as whole
+#       right bytes in the wrong place later on, or said 'Sent 7340032
+#       bytes' although the sink hung up early and it never met a full send
+#       buffer: sends taken as whole
 #   N4  it ended on EAGAIN (an error naming it), or was killed while
 #       printing "Blocking with" in a loop
 stream_needs() {
@@ -101,7 +102,8 @@ stream_needs() {
 		N3)
 			if [[ "$how" == "exited 0" ]] && { [[ "$sink_report" == *"intact but"* ]] ||
 				{ sink_misplaced && ((mismatch_at >= 4096)); } ||
-				{ [[ "$sink_report" == *"as asked"* ]] && ! has_line "$out" '^Blocking with'; }; }; then
+				{ [[ "$sink_report" == *"as asked"* ]] && has_line "$out" "^Sent $TOTAL bytes\$" &&
+					! has_line "$out" '^Blocking with'; }; }; then
 				kit_needs "N3 partial sends" "it exited 0, and $(sink_summary)"
 			fi
 			;;
