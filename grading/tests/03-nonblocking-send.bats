@@ -440,7 +440,7 @@ blocking_lines_problem() {
 		stream_needs "$sender_out" "$sender_err" "$(cat "$sender_status_file" 2>/dev/null)" N3
 		kit_fail "the program sends until the slow sink has taken every byte (1.5 s at least)" \
 			"it ended before its CPU time could be read: it $how; stderr: $(kit_excerpt "$sender_err")" \
-			"slide: on EAGAIN wait in select.select([], [sock], []) and go on"
+			"slide: EAGAIN is no error - on EAGAIN wait in select.select([], [sock], []) and go on"
 		return 1
 	fi
 	# Busy for more than 15% of the time it ran: spinning, however long.

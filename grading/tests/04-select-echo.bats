@@ -172,8 +172,9 @@ alive_failure() {
 # load_echo_wrong: true when loadclient found echo that came back wrong
 # (bytes changed, lost, doubled): E2's business. Sets load_wrong to its line.
 load_echo_wrong() {
-	load_wrong=$(grep -a -h -m 1 -E 'echo differs at byte|came back, but only' "$load_out" "$load_err" 2>/dev/null) || return 1
-	load_wrong=${load_wrong:0:200}
+	load_wrong=$(grep -a -h -o -E '(echo differs at byte|[0-9]+ bytes came back, but only).*' "$load_err" 2>/dev/null | head -n 1)
+	[[ -n "$load_wrong" ]] || return 1
+	load_wrong="the grader's client found: ${load_wrong:0:200}"
 }
 
 # socket_fds PID: each socket descriptor of PID, one a line.
