@@ -110,10 +110,9 @@ fresh_source() {
 	fi
 }
 
-# load_said [OUT ERR]: what loadclient reported, for a failure message.
+# load_said: what loadclient reported, for a failure message.
 load_said() {
-	local out=${1:-$load_out} err=${2:-$load_err}
-	printf "the grader's client said: %s (stderr: %s)" "$(kit_excerpt "$out")" "$(kit_excerpt "$err")"
+	printf "the grader's client said: %s (stderr: %s)" "$(kit_excerpt "$load_out")" "$(kit_excerpt "$load_err")"
 }
 
 # report_number FIELD [REPORT]: the number after FIELD in a report line
@@ -194,6 +193,11 @@ socket_count() {
 # has_sockets PID N: true when PID holds at least N sockets.
 has_sockets() {
 	(($(socket_count "$1") >= $2))
+}
+
+# has_no_client: true when the server holds its listening socket only.
+has_no_client() {
+	! has_sockets "$server_proc" 2
 }
 
 # status_field PID FIELD: the value of FIELD in /proc/PID/status (nothing
@@ -315,12 +319,18 @@ listening_ports() {
 		sort -u | while read -r hex; do echo $((16#$hex)); done
 }
 
+# server_listens_anew PORTS: true once a port not among PORTS (from
+# listening_ports) listens, or the server has ended.
+server_listens_anew() {
+	! server_alive || [[ "$(listening_ports)" != "$1" ]]
+}
+
 @test "G6 server start: the first stdout line is Listening on 127.0.0.1:PORT, a real port for port 0, where it listens" {
 	local before after first port
 	before=$(listening_ports)
 	kit_start server "$HOST" 0
 	# Until a new port listens (or the server ends); the line is then due.
-	kit_wait_until "$KIT_LISTEN_TIMEOUT" eval '! server_alive || [[ "$(listening_ports)" != "$before" ]]' || true
+	kit_wait_until "$KIT_LISTEN_TIMEOUT" server_listens_anew "$before" || true
 	after=$(listening_ports)
 	first=$(first_line server)
 	port=""
@@ -605,8 +615,8 @@ g7_stop() {
 	load_start many --clients 1100 --size 64 --messages 1 --hold 0.2 --timeout 6
 	# FD_SETSIZE limits one process; a server that gives each client a
 	# process of its own is E1's business, and the grader's limits stop it.
-	local i children max_children=0
-	for i in {1..100}; do
+	local children max_children=0
+	for _ in {1..100}; do
 		kit_is_running "$many_pid" || break
 		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
 		((children > max_children)) && max_children=$children
@@ -687,7 +697,7 @@ g7_stop() {
 		clients+=("$HOST:${line##*:}")
 		kit_wait_until 2 has_sockets "$server_proc" 2 || true
 		kill -TERM "${!pid_var}" 2>/dev/null || true
-		kit_wait_until 2 eval '! has_sockets "$server_proc" 2' || true
+		kit_wait_until 2 has_no_client || true
 	done
 	# Lines held in a stdio buffer are G4's business: stopping the server
 	# flushes them.
