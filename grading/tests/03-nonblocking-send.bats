@@ -518,8 +518,10 @@ n6_peer_gone() {
 	fi
 	local how lines
 	how=$(ended_how sender)
-	# It met no hung-up sink when it took a send() as whole and ended.
+	# It met no hung-up sink when it took a send() as whole and ended, or
+	# when data other than the 7 MiB fitted in the buffers on the way.
 	stream_needs "$sender_out" "$sender_err" "$(cat "$sender_status_file")" N4 N3
+	[[ "$how" == "exited 0" ]] && stream_needs "$sender_out" "$sender_err" "$how" N2
 	[[ "$how" == *"signal 13"* ]] && kit_needs "G5 no SIGPIPE death" "it $how"
 	lines=$(line_count "$sender_err")
 	# The line's PROGRAM: WHAT: REASON form is G3's business; here, that it
