@@ -85,9 +85,14 @@ sink_misplaced() {
 #       buffer: sends taken as whole
 #   N4  it ended on EAGAIN (an error naming it), or was killed while
 #       printing "Blocking with" in a loop
+# and always first N1: it failed with EINPROGRESS, the answer of a
+# non-blocking connect(), so it never sent a byte.
 stream_needs() {
 	local out=$1 err=$2 how=$3 id announced lines
 	shift 3
+	if [[ "$how" != "exited 0" ]] && grep -a -q -i -E 'in progress|EINPROGRESS' "$err"; then
+		kit_needs "N1 setup" "it $(as_phrase "$how"); stderr: $(kit_excerpt "$err")"
+	fi
 	for id in "$@"; do
 		case $id in
 		N2)
@@ -286,6 +291,8 @@ blocking_lines_problem() {
 	lines=$(line_count "$run_err")
 	if [[ "$status" -ne 1 || "$lines" -ne 1 ]] ||
 		! grep -a -q -i -E "^$PROGRAM: .*127\.0\.0\.1.*\b$port\b.*: .*refused" "$run_err"; then
+		# A non-blocking connect() hears of the refusal only later.
+		stream_needs "$run_out" "$run_err" "$run_how"
 		kit_fail "exit 1 and one stderr line like '$PROGRAM: connect to 127.0.0.1 port $port: Connection refused'" \
 			"it $(ran); $lines stderr line(s): $(kit_excerpt "$run_err")" \
 			"G3: one line PROGRAM: WHAT: REASON (strerror(errno)) naming host and port, then exit(1)"
@@ -369,7 +376,9 @@ blocking_lines_problem() {
 	# No /proc view of the program: judge by behaviour. It ended before the
 	# sink read a byte: a blocking send() of 7 MiB would still be waiting.
 	if ! kit_is_running "$sender_pid" && ! has_line "$sink_out" '^Reading at full speed'; then
-		return 0
+		# ... if it sent something at all.
+		sink_wait_report 3
+		(($(sink_count) > 0)) && return 0
 	fi
 	# Only a non-blocking send() fails with EAGAIN, which the contract
 	# makes it report.
@@ -395,7 +404,9 @@ blocking_lines_problem() {
 	kit_run 127.0.0.1 "$sink_port"
 	local first
 	first=$(head -n 1 "$run_out" | tr -d '\0')
-	[[ "$first" == "Bytes to send: $TOTAL" ]] || kit_fail "first stdout line 'Bytes to send: $TOTAL'" \
+	[[ "$first" == "Bytes to send: $TOTAL" ]] && return 0
+	stream_needs "$run_out" "$run_err" "$run_how"
+	kit_fail "first stdout line 'Bytes to send: $TOTAL'" \
 		"first line '${first:0:200}'; the program $(ran); stderr: $(kit_excerpt "$run_err")" \
 		"slide: print \"Bytes to send: \", len(data) before the send loop"
 }
@@ -503,6 +514,8 @@ n6_peer_gone() {
 	kit_start sender 127.0.0.1 "$sink_port"
 	sink_wait_report 5
 	if [[ -z "$sink_report" ]]; then
+		kit_wait_exit "$sender_pid" 1 || true
+		stream_needs "$sender_out" "$sender_err" "$(cat "$sender_status_file" 2>/dev/null)" N4
 		kit_fail "the program sends until the sink $word after 1 MiB" \
 			"$(sink_summary); the program $(ended_how sender); stderr: $(kit_excerpt "$sender_err")" \
 			"the slide's send loop"

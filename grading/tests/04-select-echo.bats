@@ -507,6 +507,7 @@ g7_stop() {
 	kit_wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
 	sleep 0.3 # their echo has filled every buffer by now
 	load_run --clients 3 --size 1000 --messages 50 --timeout 2
+	[[ "$load_verdict" != OK ]] && load_echo_wrong && kit_needs "E2 echo" "$load_wrong"
 	[[ "$load_verdict" == OK ]] || kit_fail "3 clients get their echo (50 ping-pongs each, in 2 s) while 2 others send without reading" \
 		"$(load_said); $(server_state)" \
 		"non-blocking client sockets: a send() to a client that does not read fails with EAGAIN - keep the data, go on with the others"
