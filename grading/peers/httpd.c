@@ -11,7 +11,8 @@
  *           with an orderly FIN
  *   silent  send nothing and keep the connection open until the client
  *           closes it (or httpd is stopped)
- *   reset   send the first half of the response, then reset (RST)
+ *   reset   send the first half of the response (in --pieces pieces
+ *           --delay ms apart), then reset (RST)
  *   close   close without answering
  *
  * A client that goes away mid-response is reported on stderr and the next
@@ -54,7 +55,8 @@ static const char usage_text[] =
     "  --delay MS        milliseconds between two pieces (default 0)\n"
     "  --mode MODE       answer: send the response, then close (default)\n"
     "                    silent: send nothing, wait for the client to close\n"
-    "                    reset:  send the first half, then reset the connection\n"
+    "                    reset:  send the first half (in --pieces pieces), then\n"
+    "                            reset the connection\n"
     "                    close:  close without answering\n"
     "  -h, --help        show this help\n"
     "\n"
@@ -466,11 +468,14 @@ static void serve(int conn, const char *client, const struct response *response,
     case MODE_SILENT:
         discard_until_closed(conn, -1);
         break;
-    case MODE_RESET:
+    case MODE_RESET: {
         /* Half the response first: the client has data, then the reset. */
-        if (send_bytes(conn, client, response->bytes, response->length / 2) == 0)
+        struct response half = { response->bytes, response->length / 2, NULL };
+
+        if (send_in_pieces(conn, client, &half, options->pieces, options->delay_ms) == 0)
             prepare_reset(conn, client);
         break;
+    }
     case MODE_CLOSE:
         finish_gracefully(conn, client);
         break;

@@ -6,15 +6,17 @@
  * the port a server logged), optionally sends TEXT, then either reads the
  * connection to its end, copying every byte to stdout unchanged, or ends
  * it in one of the ways a test needs: a half-close (--shutdown), a reset
- * (--reset), or a close without reading (--no-read).
+ * (--reset), or a close without reading (--no-read). With --line it reads
+ * only up to the first newline, for a test that needs a greeting line and
+ * must not wait for the server to close.
  *
  * Exit status: 0 when the connection ended as asked (EOF read, or the
  * reset or close done); 1 when connecting, sending or reading failed or
  * the read timed out (one line "probe: WHAT: REASON" on stderr); 2 for a
  * bad command line.
  *
- * Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--hold MS]
- *              [--timeout MS] [--quiet] HOST PORT
+ * Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--line]
+ *              [--hold MS] [--timeout MS] [--quiet] HOST PORT
  */
 #include "net.h"
 
@@ -28,8 +30,8 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-    "Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--hold MS]\n"
-    "             [--timeout MS] [--quiet] HOST PORT\n"
+    "Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--line]\n"
+    "             [--hold MS] [--timeout MS] [--quiet] HOST PORT\n"
     "\n"
     "Connect to HOST PORT, print \"local ADDR:PORT\" (this end's address) on\n"
     "stderr, then read until the server closes, copying every byte to stdout.\n"
@@ -40,6 +42,7 @@ static const char usage_text[] =
     "                 the server reads EOF) and go on reading\n"
     "  --reset        after sending, reset the connection (RST) and exit 0\n"
     "  --no-read      after sending, do not read: wait --hold ms, close, exit 0\n"
+    "  --line         read only up to the first newline (or EOF), then close\n"
     "  --hold MS      wait MS milliseconds before reading, resetting or closing\n"
     "                 (default 1000 with --no-read, else 0)\n"
     "  --timeout MS   give up reading after MS milliseconds without EOF, exit 1\n"
@@ -53,8 +56,8 @@ static const char usage_text[] =
 
 /* What a usage error prints after the problem. */
 static const char short_usage[] =
-    "Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--hold MS]\n"
-    "             [--timeout MS] [--quiet] HOST PORT\n"
+    "Usage: probe [--send TEXT] [--shutdown] [--reset] [--no-read] [--line]\n"
+    "             [--hold MS] [--timeout MS] [--quiet] HOST PORT\n"
     "Try 'probe --help' for more information.\n";
 
 /* Largest --hold and --timeout, one hour: far beyond any test. */
@@ -68,6 +71,7 @@ struct probe_options {
     int half_close;
     int reset;
     int no_read;
+    int first_line;          /* stop after the first newline */
     int quiet;
     long long hold_ms;       /* -1: the default */
     long long timeout_ms;    /* 0: no limit */
@@ -175,6 +179,8 @@ static void parse_args(int argc, char *argv[], struct probe_options *options)
             options->no_read = 1;
         else if (strcmp(name, "--quiet") == 0)
             options->quiet = 1;
+        else if (strcmp(name, "--line") == 0)
+            options->first_line = 1;
         else
             parse_valued_option(name, argv[++i], options);
     }
@@ -247,8 +253,9 @@ static void reset_connection(int conn)
         net_die("close", strerror(errno));
 }
 
-/* Read CONN until EOF and copy every byte to stdout unchanged. Exits 1
- * when reading fails or OPTIONS' timeout passes without EOF. */
+/* Read CONN until EOF (or, with --line, until a newline has come) and copy
+ * every byte to stdout unchanged. Exits 1 when reading fails or OPTIONS'
+ * timeout passes first. */
 static void copy_until_eof(int conn, const struct probe_options *options)
 {
     char buf[65536];
@@ -285,6 +292,8 @@ static void copy_until_eof(int conn, const struct probe_options *options)
         }
         if (net_write_all(STDOUT_FILENO, buf, (size_t)n) == -1)
             net_die("write to stdout", strerror(errno));
+        if (options->first_line && memchr(buf, '\n', (size_t)n) != NULL)
+            return;
     }
 }
 
