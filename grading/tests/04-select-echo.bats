@@ -142,30 +142,22 @@ echo_failure() {
 		"${echo_got:0:100}" "$echo_how" "$(server_state)"
 }
 
-# alive_check: is the server still serving? A new client sends 'hello' and
+# alive_check: is the server still serving? A new client sends a line and
 # waits 2 s for any byte back; whether it is the right echo is E2's
 # business, and it does not half-close (what a server does then is E4's).
 # Sets alive_how when not.
 alive_check() {
-	local status=0
-	# shellcheck disable=SC2016 # the script is for the inner bash
-	timeout 3 bash -c 'exec 5<>"/dev/tcp/$0/$1" || exit 3
-		printf hello >&5 || exit 4
-		read -r -t 2 -N 1 byte <&5 || exit 5' "$HOST" "$server_port" </dev/null >/dev/null 2>&1 3>&- ||
-		status=$?
-	case $status in
-	0) return 0 ;;
-	3) alive_how="it could not connect" ;;
-	4) alive_how="it could not send" ;;
-	5) alive_how="no byte came back within 2 s" ;;
-	*) alive_how="it could not connect within 3 s" ;;
-	esac
+	local out=$KIT_TMP/alive.$RANDOM status=0
+	"$KIT_PEERS/supervise" --timeout 5 -- "$KIT_PEERS/probe" --send 'hello\n' --line \
+		--timeout 2000 "$HOST" "$server_port" </dev/null >"$out" 2>"$out.err" 3>&- || status=$?
+	[[ -s "$out" ]] && return 0
+	alive_how="nothing came back (probe exited $status, stderr $(kit_excerpt "$out.err"))"
 	return 1
 }
 
 # alive_failure: what alive_check saw, for a failure message.
 alive_failure() {
-	printf "a new client sent 'hello': %s; %s" "$alive_how" "$(server_state)"
+	printf "a new client sent 'hello\\n': %s; %s" "$alive_how" "$(server_state)"
 }
 
 # load_echo_wrong: true when loadclient found echo that came back wrong
