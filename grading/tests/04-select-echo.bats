@@ -192,6 +192,20 @@ has_no_client() {
 	! has_sockets "$server_proc" 2
 }
 
+# busy_seconds PID: seconds PID has spent running or ready to run: on a CPU
+# or waiting in the run queue for one (/proc/PID/schedstat); its CPU time
+# where that file is missing. A busy loop is ready to run all the time, so
+# this counts it whole however little CPU a loaded machine gives it.
+busy_seconds() {
+	local on_cpu waiting rest
+	if read -r on_cpu waiting rest 2>/dev/null <"/proc/$1/schedstat" &&
+		[[ "$on_cpu" =~ ^[0-9]+$ && "$waiting" =~ ^[0-9]+$ ]]; then
+		awk -v a="$on_cpu" -v b="$waiting" 'BEGIN { printf "%.2f\n", (a + b) / 1e9 }'
+	else
+		kit_cpu_seconds "$1"
+	fi
+}
+
 # status_field PID FIELD: the value of FIELD in /proc/PID/status (nothing
 # when PID is gone).
 status_field() {
@@ -640,7 +654,7 @@ g7_stop() {
 		"$(alive_failure)" "closed clients leave the sets (FD_CLR) and maxfd is recomputed"
 }
 
-@test "E7 capacity: descriptor limit 64, 100 clients - no EMFILE spin (CPU under 20%), serving again once they leave" {
+@test "E7 capacity: descriptor limit 64, 100 clients - no EMFILE spin (busy under 20% of the time), serving again once they leave" {
 	KIT_EXTRA_LIMITS="--nofile 64" server_start
 	load_start crowd --clients 100 --connect-only --hold 4 --timeout 4
 	# Until the server holds about all it can (60 clients), 3 s at most.
@@ -648,10 +662,10 @@ g7_stop() {
 	sleep 0.2
 	local cpu_before cpu_after start elapsed sockets
 	sockets=$(socket_count "$server_proc")
-	cpu_before=$(kit_cpu_seconds "$server_proc") || cpu_before=""
+	cpu_before=$(busy_seconds "$server_proc") || cpu_before=""
 	start=$(kit_now_us)
 	sleep 1
-	cpu_after=$(kit_cpu_seconds "$server_proc") || cpu_after=""
+	cpu_after=$(busy_seconds "$server_proc") || cpu_after=""
 	elapsed=$(awk -v us=$(($(kit_now_us) - start)) 'BEGIN { printf "%.2f", us / 1e6 }')
 	if [[ -z "$cpu_before" || -z "$cpu_after" ]] || ! server_alive; then
 		kit_fail "the server keeps running when it runs out of descriptors (EMFILE)" \
@@ -662,8 +676,8 @@ g7_stop() {
 	local cpu
 	cpu=$(awk -v a="$cpu_after" -v b="$cpu_before" 'BEGIN { printf "%.2f", a - b }')
 	if awk -v c="$cpu" -v e="$elapsed" 'BEGIN { exit !(c > 0.2 * e) }'; then
-		kit_fail "under 20% CPU while out of descriptors with clients waiting to be accepted" \
-			"${cpu} s of CPU in ${elapsed} s (holding $sockets sockets)" \
+		kit_fail "busy (running or waiting for a CPU) under 20% of the time while out of descriptors with clients waiting to be accepted" \
+			"busy ${cpu} s of ${elapsed} s (holding $sockets sockets)" \
 			"the listening socket stays readable while accept() fails with EMFILE: take it out of the read set until a client closes (or use a spare descriptor), else select() returns at once, forever"
 		return 1
 	fi
