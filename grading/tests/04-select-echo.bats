@@ -2,14 +2,20 @@
 # "Example - echo server for multiple simultaneous connection"; contract
 # G1-G7, E1-E8).
 #
-# The student's server runs on a free port of 127.0.0.1. Its clients are
-# the grader's own peers: probe (one connection: send a text, half-close,
-# reset, or stay idle; prints its own address as "local ADDR:PORT" on
-# stderr; copies the echo to stdout) and loadclient (many connections, each
-# sending its own pseudo-random stream and checking every byte of the echo;
-# prints "connected M of N", a report line "clients N connected M, ...,
-# errors E, ..." and "OK" or "FAIL: REASON"). Every wait is bounded; the
-# whole file takes about 12 s.
+# The student's server runs on 127.0.0.1 and a port the grader chose, passed
+# on its command line (only G6 starts it on port 0 and reads its "Listening
+# on" line). Its clients are the grader's own peers: probe (one connection:
+# send a text, half-close, reset, or stay idle; prints its own address as
+# "local ADDR:PORT" on stderr; copies the echo to stdout) and loadclient
+# (many connections, each sending its own pseudo-random stream and checking
+# every byte of the echo; prints "connected M of N", a report line "clients
+# N connected M, ..., errors E, ..." and "OK" or "FAIL: REASON").
+#
+# One bug, one requirement: whether the server is still serving is asked
+# with any bytes back, never a half-close (E4's); only G4 and E8 look at
+# log lines, and lines held in a stdio buffer are read after stopping the
+# server. A test that cannot run without another requirement says so
+# (kit_needs). Every wait is bounded; the whole file takes about 20 s.
 
 load ../lib/kit
 
