@@ -15,9 +15,13 @@
  * more than FD_SETSIZE descriptors), which sleeps until a socket is ready
  * or a deadline comes. New connections are paced: only a few may be
  * waiting for the server at a time, so a server with a short listen
- * backlog is not flooded with SYNs it must drop.
+ * backlog is not flooded with SYNs it must drop. With --burst they are
+ * not: every client connects at the same moment, and each round trip is
+ * timed from that moment, the connect included.
  *
  * Prints "connected M of N" once every client has connected or failed,
+ * with --burst a line
+ *   burst N clients: E echoed, the last after T s, p99 P s, over 1 s K
  * then at the end one report line,
  *   clients N connected M, messages X, bytes Y, sent Z, errors E,
  *   msgs/s R, MB/s S, p50 U us, p99 V us
@@ -75,6 +79,9 @@ static const char usage_text[] =
     "  --hold SECONDS        keep the connections open this long after the run\n"
     "  --source ADDR         connect from this local address (e.g. 127.0.0.9)\n"
     "  --timeout SECONDS     give up on the run after this long (default 10)\n"
+    "  --burst               connect every client at the same moment (unpaced,\n"
+    "                        no early retry of a dropped SYN), and time each\n"
+    "                        round trip from that moment\n"
     "  -h, --help            show this help\n"
     "\n"
     "What each client does, instead of sending messages and checking the echo:\n"
@@ -125,6 +132,7 @@ struct options {
     unsigned long clients;
     uint64_t size, messages, in_flight, bytes, rcvbuf, mss;
     int bytes_given;
+    int burst;             /* --burst: connect all at once */
     double duration, hold, timeout, read_delay;
     enum mode mode;
 };
@@ -152,6 +160,7 @@ struct run {
     size_t latency_count, latency_room;
     char first_error[512];
     double start, end;     /* of the run, in seconds */
+    uint64_t start_ns;     /* the start again, in nanoseconds (--burst) */
     double read_at;        /* when reading may start (--read-delay) */
 };
 
@@ -226,6 +235,8 @@ static void parse_options(int argc, char *argv[], struct options *opt)
             choose_mode(&opt->mode, MODE_HALF_CLOSE_RESET);
         } else if (strcmp(name, "--connect-only") == 0) {
             choose_mode(&opt->mode, MODE_CONNECT_ONLY);
+        } else if (strcmp(name, "--burst") == 0) {
+            opt->burst = 1;
         } else {
             i++; /* every other option takes a value */
             if (strcmp(name, "--clients") == 0)
@@ -300,18 +311,47 @@ static uint64_t mix64(uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* Words in the pattern that every stream repeats: 64 KiB. */
+#define PATTERN_WORDS 8192
+
+/* The pattern: random words, made once by make_pattern(). */
+static uint64_t pattern[PATTERN_WORDS];
+
+/* Fill the pattern, before any stream is made: word I is mix64 of I under
+ * a constant of our own, so that it differs from every client's keys. */
+static void make_pattern(void)
+{
+    uint64_t i;
+
+    for (i = 0; i < PATTERN_WORDS; i++)
+        pattern[i] = mix64(UINT64_C(0xec40) << 48 ^ i);
+}
+
 /* Fill BUF with bytes OFFSET to OFFSET+LEN of client CLIENT's stream: word
- * N of the stream is mix64(CLIENT << 40 ^ N), so any byte of any client's
- * stream can be made again from its position alone. */
+ * N of the stream is pattern[N % PATTERN_WORDS] XOR a key made from CLIENT
+ * and N / PATTERN_WORDS, so any byte of any client's stream can be made
+ * again from its position alone, and a byte lost, doubled or sent to
+ * another client shows. One key per 64 KiB keeps this cheap: the bench's
+ * bulk runs move gigabytes, and the client must not be what limits them. */
 static void fill_stream(unsigned long client, uint64_t offset, unsigned char *buf, size_t len)
 {
-    uint64_t seed = (uint64_t)client << 40;
+    uint64_t seed = (uint64_t)client << 40, block = UINT64_MAX, key = 0;
     size_t done = 0;
 
     while (done < len) {
-        uint64_t at = offset + done, word = mix64(seed ^ (at / 8));
+        uint64_t at = offset + done, word;
         size_t skip = (size_t)(at % 8), take = 8 - skip;
 
+        if (at / 8 / PATTERN_WORDS != block) {
+            block = at / 8 / PATTERN_WORDS;
+            key = mix64(seed ^ block);
+        }
+        word = pattern[at / 8 % PATTERN_WORDS] ^ key;
+        if (skip == 0 && len - done >= 8) {
+            memcpy(buf + done, &word, 8); /* the common case: a whole word */
+            done += 8;
+            continue;
+        }
         if (take > len - done)
             take = len - done;
         memcpy(buf + done, (unsigned char *)&word + skip, take);
@@ -571,7 +611,8 @@ static void record_round_trips(struct run *run, struct client *client, uint64_t 
             run->latencies = grown;
             run->latency_room = room;
         }
-        micros = (now - client->sent_at[message % run->opt.in_flight]) / 1000;
+        micros = (now - (run->opt.burst ? run->start_ns
+                                        : client->sent_at[message % run->opt.in_flight])) / 1000;
         run->latencies[run->latency_count++] = micros > UINT32_MAX ? UINT32_MAX : (uint32_t)micros;
     }
 }
@@ -747,7 +788,7 @@ static int run_clients(struct run *run)
     int announced = 0, stopped = 0;
 
     while (run->ended < opt->clients) {
-        while (run->started < opt->clients && run->waiting < CONNECT_WINDOW)
+        while (run->started < opt->clients && (opt->burst || run->waiting < CONNECT_WINDOW))
             start_client(run, run->started);
         if (!announced && run->started == opt->clients && run->waiting == 0) {
             printf("connected %lu of %lu\n", run->connected, opt->clients);
@@ -763,12 +804,14 @@ static int run_clients(struct run *run)
         wake_at = stopped || stop_at > deadline ? deadline : stop_at;
         /* Wake up in time to retry a connect() whose SYN was dropped, and
          * to start reading after --read-delay. */
-        if (run->waiting > 0 && wake_at > now_seconds() + CONNECT_RETRY_SECONDS)
+        if (!opt->burst && run->waiting > 0 && wake_at > now_seconds() + CONNECT_RETRY_SECONDS)
             wake_at = now_seconds() + CONNECT_RETRY_SECONDS;
         if (now_seconds() < run->read_at && wake_at > run->read_at)
             wake_at = run->read_at;
         poll_once(run, wake_at, 0);
-        retry_stuck_connects(run);
+        /* A burst measures what a dropped SYN costs: the kernel's retry. */
+        if (!opt->burst)
+            retry_stuck_connects(run);
     }
     if (!announced)
         printf("connected %lu of %lu\n", run->connected, opt->clients);
@@ -807,6 +850,23 @@ static uint32_t percentile(const struct run *run, unsigned percent)
     return run->latencies[(run->latency_count - 1) * percent / 100];
 }
 
+/* Print the --burst line from the sorted round trips: when the last echo
+ * came, the p99, and how many clients waited over a second for theirs (a
+ * client never echoed counts too). */
+static void report_burst(const struct run *run)
+{
+    size_t i, echoed = run->latency_count < run->opt.clients ? run->latency_count
+                                                              : run->opt.clients;
+    size_t over = run->opt.clients - echoed;
+
+    for (i = 0; i < run->latency_count; i++)
+        over += run->latencies[i] > 1000000;
+    printf("burst %lu clients: %zu echoed, the last after %.3f s, p99 %.3f s, over 1 s %zu\n",
+           run->opt.clients, echoed,
+           run->latency_count > 0 ? run->latencies[run->latency_count - 1] / 1e6 : 0.0,
+           percentile(run, 99) / 1e6, over);
+}
+
 /* Print the report line and OK or FAIL. Returns the exit status. */
 static int report(struct run *run, int timed_out)
 {
@@ -832,6 +892,8 @@ static int report(struct run *run, int timed_out)
         seconds = 1e-6;
     if (run->latency_count > 0)
         qsort(run->latencies, run->latency_count, sizeof *run->latencies, compare_latency);
+    if (run->opt.burst)
+        report_burst(run);
     printf("clients %lu connected %lu, messages %llu, bytes %llu, sent %llu, errors %lu, "
            "msgs/s %.0f, MB/s %.1f, p50 %u us, p99 %u us\n",
            run->opt.clients, run->connected, messages, echoed, sent, run->errors + unfinished,
@@ -905,6 +967,7 @@ int main(int argc, char *argv[])
 
     net_init("loadclient");
     parse_options(argc, argv, &run.opt);
+    make_pattern();
     raise_descriptor_limit();
 
     run.clients = calloc(run.opt.clients, sizeof *run.clients);
@@ -925,7 +988,8 @@ int main(int argc, char *argv[])
     }
 
     find_server(&run);
-    run.start = now_seconds();
+    run.start_ns = now_ns();
+    run.start = (double)run.start_ns / 1e9;
     run.read_at = run.start + run.opt.read_delay;
     timed_out = run_clients(&run) == -1;
     run.end = now_seconds();

@@ -291,7 +291,7 @@ more_lines_naming() {
 	# A client that connects, sends and closes: the server has a line to
 	# print about it (whether it does is E8's business).
 	local client
-	"$KIT_PEERS/supervise" --timeout 5 -- "$KIT_PEERS/probe" --send hello --no-read --hold 100 \
+	"$KIT_PEERS/supervise" --timeout 5 -- "$KIT_PEERS/probe" --send hello --no-read --hold 0 \
 		"$HOST" "$server_port" </dev/null >/dev/null 2>"$KIT_TMP/client.err" 3>&- || true
 	client=$HOST:$(sed -n 's/^local .*:\([0-9][0-9]*\)$/\1/p' "$KIT_TMP/client.err" | head -n 1)
 	kit_wait_until 1 grep -a -q -F "$client" "$server_out" && return 0
@@ -564,7 +564,7 @@ g7_stop() {
 	# They push for up to 8 s, longer than this test needs: teardown stops them.
 	load_start pushers --clients 8 --no-read --bytes $((16 * MIB)) --size 65536 --duration 8 --timeout 10
 	kit_wait_until 2 grep -a -q '^connected ' "$pushers_out" || true
-	for i in {1..15}; do
+	for i in {1..10}; do
 		rss=$(status_field "$server_proc" VmRSS)
 		((${rss:-0} > peak)) && peak=$rss
 		((peak >= 48 * 1024)) && break
@@ -692,6 +692,26 @@ g7_stop() {
 	kit_wait_until 3 alive_check || kit_fail "once the 100 clients leave, a new client gets its echo (within 3 s)" \
 		"$(alive_failure)" \
 		"after EMFILE, accept again when a descriptor is free: put the listening socket back in the read set when a client closes"
+}
+
+@test "E7 capacity: a burst of 1,000 clients connecting at the same moment each get their echo within 2 s" {
+	local port out=$KIT_TMP/burst.out status=0 somaxconn
+	# The kernel caps every backlog at net.core.somaxconn (128 before Linux
+	# 5.4): below 1,000 no server here can hold the burst.
+	somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null) || somaxconn=4096
+	((somaxconn >= 1024)) ||
+		skip "not checked: this machine caps listen backlogs at $somaxconn (net.core.somaxconn); a burst of 1,000 needs 1024"
+	KIT_EXTRA_LIMITS="--nofile 4096" server_start
+	# One client first, without a half-close (E4's business): any echo at all.
+	alive_check || kit_needs "E2 echo" "$alive_how"
+	port=$server_port
+	# loadclient --burst: every connect at once, one byte each, each echo
+	# timed from the burst's start; --timeout 2 ends the run at 2 s.
+	"$KIT_PEERS/supervise" --timeout 10 -- "$KIT_PEERS/loadclient" --burst --clients 1000 --size 1 \
+		--timeout 2 "$HOST" "$port" </dev/null >"$out" 2>"$out.err" 3>&- || status=$?
+	((status == 0)) || kit_fail "each of 1,000 clients that connect at the same moment gets its echo within 2 s" \
+		"$(grep -a -m 1 '^burst ' "$out" || kit_excerpt "$out"); the grader's client said: $(grep -a -m 1 -E '^(OK|FAIL)' "$out" || kit_excerpt "$out.err")" \
+		"listen(5) holds only 5 connections not yet accepted: the kernel drops the SYNs past them and each drop costs its client a 1 s retransmission; give listen() a backlog sized for bursts (e.g. 1024) and accept all waiting connections each round, a bounded number"
 }
 
 @test "E8 logging: one stdout line when a client connects and one when it closes, naming its address:port" {
