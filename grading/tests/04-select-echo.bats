@@ -49,6 +49,13 @@ server_start() {
 	kit_serve server "$port" "$HOST" "$port"
 	server_proc=""
 	kit_wait_until 1 eval 'server_proc=$(kit_child_pid "$server_pid")' || true
+	# A blocking listening socket (E1) leaves a server that accepts waiting
+	# connections in a loop asleep in accept() once they are taken: no test
+	# but E1's own can get anything from it.
+	[[ "$BATS_TEST_DESCRIPTION" == "E1 "* ]] && return 0
+	if ! alive_check && [[ "$(cat "/proc/$server_proc/wchan" 2>/dev/null)" == *accept* ]]; then
+		kit_needs "E1 one loop" "a client sent a line and got nothing back: the server was asleep in accept() (a blocking listening socket)"
+	fi
 }
 
 # server_alive: true while the server program runs.
@@ -210,6 +217,22 @@ busy_seconds() {
 	else
 		kit_cpu_seconds "$1"
 	fi
+}
+
+# watch_children PID: while PID (a load run) goes on, 10 s at most, watch
+# the server's child processes. FD_SETSIZE limits one process; a server
+# that gives each client a process of its own is E1's business, and the
+# grader's limits stop it: the test ends as not checked.
+watch_children() {
+	local children max_children=0
+	for _ in {1..100}; do
+		kit_is_running "$1" || break
+		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
+		((children > max_children)) && max_children=$children
+		sleep 0.1
+	done
+	kit_wait_exit "$1" 2 || true
+	((max_children == 0)) || kit_needs "E1 one loop" "the server ran up to $max_children child processes"
 }
 
 # status_field PID FIELD: the value of FIELD in /proc/PID/status (nothing
@@ -626,17 +649,7 @@ g7_stop() {
 @test "E7 capacity: 1,100 clients, descriptor limit 4096 - at least 1,000 served at once; those past FD_SETSIZE closed at once" {
 	KIT_EXTRA_LIMITS="--nofile 4096" server_start
 	load_start many --clients 1100 --size 64 --messages 1 --hold 0.2 --timeout 6
-	# FD_SETSIZE limits one process; a server that gives each client a
-	# process of its own is E1's business, and the grader's limits stop it.
-	local children max_children=0
-	for _ in {1..100}; do
-		kit_is_running "$many_pid" || break
-		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
-		((children > max_children)) && max_children=$children
-		sleep 0.1
-	done
-	kit_wait_exit "$many_pid" 2 || true
-	((max_children == 0)) || kit_needs "E1 one loop" "the server ran up to $max_children child processes"
+	watch_children "$many_pid"
 	load_out=$many_out load_err=$many_err
 	load_report=$(grep -a -m 1 '^clients ' "$load_out") || true
 	load_verdict=$(grep -a -m 1 -E '^(OK|FAIL)' "$load_out") || true
@@ -695,7 +708,7 @@ g7_stop() {
 }
 
 @test "E7 capacity: a burst of 1,000 clients connecting at the same moment each get their echo within 2 s" {
-	local port out=$KIT_TMP/burst.out status=0 somaxconn
+	local port out status=0 somaxconn
 	# The kernel caps every backlog at net.core.somaxconn (128 before Linux
 	# 5.4): below 1,000 no server here can hold the burst.
 	somaxconn=$(cat /proc/sys/net/core/somaxconn 2>/dev/null) || somaxconn=4096
@@ -707,10 +720,12 @@ g7_stop() {
 	port=$server_port
 	# loadclient --burst: every connect at once, one byte each, each echo
 	# timed from the burst's start; --timeout 2 ends the run at 2 s.
-	"$KIT_PEERS/supervise" --timeout 10 -- "$KIT_PEERS/loadclient" --burst --clients 1000 --size 1 \
-		--timeout 2 "$HOST" "$port" </dev/null >"$out" 2>"$out.err" 3>&- || status=$?
+	kit_start_peer burst loadclient --burst --clients 1000 --size 1 --timeout 2 "$HOST" "$port"
+	watch_children "$burst_pid"
+	out=$burst_out
+	grep -a -q '^OK' "$out" || status=1
 	((status == 0)) || kit_fail "each of 1,000 clients that connect at the same moment gets its echo within 2 s" \
-		"$(grep -a -m 1 '^burst ' "$out" || kit_excerpt "$out"); the grader's client said: $(grep -a -m 1 -E '^(OK|FAIL)' "$out" || kit_excerpt "$out.err")" \
+		"$(grep -a -m 1 '^burst ' "$out" || kit_excerpt "$out"); the grader's client said: $(grep -a -m 1 -E '^(OK|FAIL)' "$out" || kit_excerpt "$burst_err")" \
 		"listen(5) holds only 5 connections not yet accepted: the kernel drops the SYNs past them and each drop costs its client a 1 s retransmission; give listen() a backlog sized for bursts (e.g. 1024) and accept all waiting connections each round, a bounded number"
 }
 
