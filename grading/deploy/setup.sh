@@ -10,8 +10,8 @@
 # The grader needs bats-core 1.8.0 or newer (grading/grade checks it).
 # Ubuntu 24.04's bats package is 1.10.0; Ubuntu 22.04's is 1.2.1, so there
 # bats-core comes from npm, its documented package, installed into
-# /usr/local with its own install.sh. bats-support and bats-assert come from
-# Ubuntu on both (/usr/lib/bats, where the grader looks).
+# /usr/local with its own install.sh. The grader's tests need bats-core
+# alone (bats-support and bats-assert serve only the kit's own self-checks).
 set -euo pipefail
 
 SOURCE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,7 +20,7 @@ BATS_NPM=bats@1.11.1
 # build-essential: gcc, make, libc headers; bubblewrap: the grader's sandbox
 # (it falls back where the container forbids namespaces); iproute2: its
 # loopback-only network; jq: results.json.
-APT_PACKAGES=(build-essential make bubblewrap iproute2 jq bats bats-support bats-assert)
+APT_PACKAGES=(build-essential make bubblewrap iproute2 jq bats)
 NPM_PACKAGES=(nodejs npm)
 
 dry_run=0
