@@ -205,6 +205,35 @@ hostile_class() {
 	assert_output ""
 }
 
+@test "grader: grade-class stopped by SIGTERM stops every grader under way within 10 s, marks them interrupted, leaves nothing running" {
+	mkdir -p "$WORK/class"
+	for name in first second; do
+		mkdir -p "$WORK/class/$name"
+		tar -C "$KIT" --exclude=.git --exclude=grading -cf - . | tar -C "$WORK/class/$name" -xf -
+	done
+	local mark=stopped-$$-$RANDOM pid status=0
+	KIT_RUN_MARK="$mark" "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
+		"$WORK/class" 04-select-echo >"$WORK/class.out" 2>&1 3>&- &
+	pid=$!
+	# Once both graders run the tests (their report's first line is out).
+	for _ in $(seq 1 300); do
+		[[ -s "$WORK/out/first.txt" && -s "$WORK/out/second.txt" ]] && break
+		sleep 0.1
+	done
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid" || status=$?
+	[[ $status -eq 130 ]]
+	[[ "$(cat "$WORK/out/first.status")" == interrupted && "$(cat "$WORK/out/second.status")" == interrupted ]]
+	local left
+	for _ in $(seq 1 100); do
+		left=$(processes_marked "$mark")
+		[[ -z "$left" ]] && break
+		sleep 0.1
+	done
+	[[ -z "$left" ]] || { echo "left running 10 s after the stop: $left"; return 1; }
+}
+
 @test "grader: the default points (grading/points) sum to 100 over every test, and every row matches a test" {
 	source <(sed -n '/^points_\(lookup\|for\)() {/,/^}/p' "$GRADE")
 	GRADING=$BATS_TEST_DIRNAME/..
