@@ -386,10 +386,12 @@ kit_cpu_seconds() {
 kit_child_pid() {
 	local pid=$1 child depth name
 	for ((depth = 0; depth < 3; depth++)); do
-		child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null) || return 1
-		child=${child%% *}
+		# read, not cat: this runs in polling loops, and a builtin costs no
+		# process. The file has no newline, so read's status says nothing.
+		child=""
+		read -r child _ 2>/dev/null <"/proc/$pid/task/$pid/children"
 		[[ -n "$child" ]] || return 1
-		name=$(cat "/proc/$child/comm" 2>/dev/null) || return 1
+		read -r name 2>/dev/null <"/proc/$child/comm" || return 1
 		[[ $name == supervise || $name == bwrap ]] || { printf '%s\n' "$child"; return 0; }
 		pid=$child
 	done
