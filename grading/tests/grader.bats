@@ -205,14 +205,15 @@ hostile_class() {
 	assert_output ""
 }
 
-@test "grader: grade-class stopped by SIGTERM stops every grader under way within 10 s, marks them interrupted, leaves nothing running" {
+@test "grader: grade-class stopped by SIGTERM stops every grader under way within 10 s, marks them interrupted, leaves nothing running and no file in TMPDIR" {
 	mkdir -p "$WORK/class"
 	for name in first second; do
 		mkdir -p "$WORK/class/$name"
 		tar -C "$KIT" --exclude=.git --exclude=grading -cf - . | tar -C "$WORK/class/$name" -xf -
 	done
 	local mark=stopped-$$-$RANDOM pid status=0
-	KIT_RUN_MARK="$mark" "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
+	mkdir -p "$WORK/tmp" # the graders' TMPDIR: empty again once they stopped
+	TMPDIR=$WORK/tmp KIT_RUN_MARK="$mark" "$BATS_TEST_DIRNAME/../grade-class" -j 2 --out "$WORK/out" \
 		"$WORK/class" 04-select-echo >"$WORK/class.out" 2>&1 3>&- &
 	pid=$!
 	# Once both graders run the tests (their report's first line is out).
@@ -232,6 +233,8 @@ hostile_class() {
 		sleep 0.1
 	done
 	[[ -z "$left" ]] || { echo "left running 10 s after the stop: $left"; return 1; }
+	run ls -A "$WORK/tmp"
+	assert_output ""
 }
 
 @test "grader: the default points (grading/points) sum to 100 over every test, and every row matches a test" {
