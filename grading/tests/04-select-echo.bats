@@ -219,6 +219,14 @@ busy_seconds() {
 	fi
 }
 
+# child_count: how many child processes the server has now (0 when it is
+# gone). The file holds no newline, so read's status says nothing.
+child_count() {
+	local children=()
+	read -ra children 2>/dev/null <"/proc/$server_proc/task/$server_proc/children"
+	echo "${#children[@]}"
+}
+
 # watch_children PID: while PID (a load run) goes on, 10 s at most, watch
 # the server's child processes. FD_SETSIZE limits one process; a server
 # that gives each client a process of its own is E1's business, and the
@@ -227,7 +235,7 @@ watch_children() {
 	local children max_children=0
 	for _ in {1..100}; do
 		kit_is_running "$1" || break
-		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
+		children=$(child_count)
 		((children > max_children)) && max_children=$children
 		sleep 0.1
 	done
@@ -243,7 +251,7 @@ needs_one_process() {
 	local children=0
 	kit_start_peer onecheck probe --no-read --hold 1000 --quiet "$HOST" "$server_port"
 	for _ in {1..10}; do
-		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
+		children=$(child_count)
 		((children > 0)) && break
 		sleep 0.1
 	done
@@ -460,7 +468,7 @@ g7_stop() {
 	local i threads children problem="" max_threads=0 max_children=0
 	for i in 1 2 3 4 5 6; do
 		threads=$(status_field "$server_proc" Threads)
-		children=$(wc -w 2>/dev/null <"/proc/$server_proc/task/$server_proc/children" || echo 0)
+		children=$(child_count)
 		((${threads:-0} > max_threads)) && max_threads=$threads
 		((children > max_children)) && max_children=$children
 		sleep 0.1
